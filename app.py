@@ -1,0 +1,101 @@
+"""The composition root: builds settings, database, Redis, queue and Twilio client, and registers blueprints.
+
+``gunicorn app:app`` serves it; ``app`` is built on first access, not at import.
+``leadline`` (this module's ``cli``) holds the operator commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from bot import webhook
+from bot.logs import configure_logging
+from cadence.runtime import build_runtime
+from settings import Settings
+
+MAX_CONTENT_LENGTH = 64 * 1024
+"""Largest request body accepted, bytes (a Twilio webhook is a few KB)."""
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app.
+
+    Raises:
+        graph.playbook.PlaybookError: the playbook is missing or invalid.
+        pydantic.ValidationError: a required setting is missing.
+    """
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.extensions["leadline"] = build_runtime(settings)
+    app.register_blueprint(webhook.bp)
+    app.add_url_rule("/healthz", view_func=healthz)
+    return app
+
+
+def healthz() -> Any:
+    """Database and Redis, each ``ok`` or ``down``; 503 when either is down."""
+    from flask import current_app
+
+    rt = current_app.extensions["leadline"]
+    checks = {}
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "down"
+    try:
+        rt.redis.ping()
+        checks["redis"] = "ok"
+    except Exception:
+        checks["redis"] = "down"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
+
+
+def __getattr__(name: str) -> Any:
+    """``app.app``: the WSGI app for gunicorn, built on first access (PEP 562)."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
+
+
+@click.group(help="Leadline operator commands.")
+def cli() -> None:
+    pass
+
+
+@cli.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create or migrate the tables (Leadline's and the checkpointer's).")
+def db_upgrade() -> None:
+    from settings import DatabaseSettings
+    from store.migrate import upgrade
+
+    upgrade(DatabaseSettings().database_url)
+    click.echo("database is up to date")
+
+
+@cli.command("check", help="Validate the settings and the playbook, as start-up does.")
+def check() -> None:
+    from graph.playbook import PlaybookError, load_playbook
+
+    settings = Settings()
+    try:
+        playbook = load_playbook(settings.playbook)
+    except PlaybookError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    click.echo(f"{settings.playbook}: ok ({len(playbook.questions)} questions, {len(playbook.reps)} reps)")

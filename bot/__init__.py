@@ -1,0 +1,1 @@
+"""The Twilio channel: webhook, signature check, typed inbound payload, TwiML, the sender and the sandbox."""

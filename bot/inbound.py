@@ -1,0 +1,64 @@
+"""Twilio's inbound message webhook form, as a typed value.
+
+Field names follow Twilio's webhook request parameters
+(https://www.twilio.com/docs/messaging/guides/webhook-request); Twilio may add more, which are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from graph.playbook import to_e164
+
+
+class InboundMessage(BaseModel):
+    """One message from a prospect, SMS or WhatsApp.
+
+    Raises (on construction):
+        pydantic.ValidationError: a required field is missing or ``From`` is not a phone number;
+            each error's ``loc`` is the Twilio parameter name.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    message_sid: str = Field(alias="MessageSid", pattern=r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+    account_sid: str = Field(alias="AccountSid", min_length=2)
+    from_address: str = Field(alias="From", min_length=1)
+    to_address: str = Field(alias="To", min_length=1)
+    body: str = Field(default="", alias="Body")
+    profile_name: str | None = Field(default=None, alias="ProfileName")
+    wa_id: str | None = Field(default=None, alias="WaId")
+    num_media: int = Field(default=0, alias="NumMedia", ge=0, le=10)
+    media_urls: list[str] = []
+    media_types: list[str] = []
+
+    @field_validator("from_address")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        to_e164(value.removeprefix("whatsapp:"))  # raises ValueError with the reason
+        return value
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, Any]) -> InboundMessage:
+        """Build from the webhook's form fields (``MediaUrl0``… gathered into lists)."""
+        data = dict(form.items())
+        try:
+            count = max(0, min(int(data.get("NumMedia") or 0), 10))
+        except ValueError:
+            count = 0  # the model rejects the bad NumMedia with its field name
+        data["media_urls"] = [data[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in data]
+        data["media_types"] = [data.get(f"MediaContentType{i}", "") for i in range(count)]
+        return cls.model_validate(data)
+
+    @property
+    def channel(self) -> str:
+        """``whatsapp`` when the sender is a ``whatsapp:`` address, else ``sms``."""
+        return "whatsapp" if self.from_address.startswith("whatsapp:") else "sms"
+
+    @property
+    def phone(self) -> str:
+        """The prospect's number, E.164."""
+        return to_e164(self.from_address.removeprefix("whatsapp:"))

@@ -1,0 +1,128 @@
+"""Outbound messages through the twilio REST client.
+
+The client's HTTP layer is the SDK's public extension point (``http_client=``):
+:class:`RebasedHttpClient` sends every call to ``TWILIO_API_BASE_URL`` instead of
+``https://api.twilio.com``, so a Twilio-compatible server (the sandbox) can stand in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from settings import TWILIO_API_BASE_URL, Settings
+
+OPTED_OUT = 21610
+"""Twilio error: "Attempt to send to unsubscribed recipient" (the number texted STOP)."""
+
+
+class SendError(Exception):
+    """A message was not handed to Twilio. Subclasses say whether sending again is safe."""
+
+
+class SendRefused(SendError):
+    """Twilio answered with an error (4xx/5xx); the message was not created.
+
+    Attributes:
+        code: Twilio's error code (e.g. 21610 unsubscribed recipient, 21211 invalid To), or None.
+        status: the HTTP status.
+        retryable: True for 429 / 20429 (too many requests) and 5xx: the same send may be tried later.
+    """
+
+    def __init__(self, message: str, *, code: int | None, status: int):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = status == 429 or status >= 500 or code == 20429
+
+
+class TwilioUnreachable(SendError):
+    """No connection to Twilio was made; the message was certainly not sent, so a retry is safe."""
+
+
+class SendOutcomeUnknown(SendError):
+    """The request went out but no answer came back: Twilio may have the message. Do not retry."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Twilio's answer to a created message: MessageSid, status and the sender it used."""
+
+    sid: str
+    status: str | None
+    from_address: str | None
+
+
+class RebasedHttpClient(TwilioHttpClient):
+    """TwilioHttpClient that swaps ``https://api.twilio.com`` for ``base_url`` on every request."""
+
+    def __init__(self, base_url: str, *, timeout: float):
+        super().__init__(timeout=timeout, pool_connections=True)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API_BASE_URL):
+            url = self.base_url + url[len(TWILIO_API_BASE_URL):]
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_client(settings: Settings) -> Client:
+    """A twilio ``Client`` for the configured account, talking to ``TWILIO_API_BASE_URL``."""
+    http = RebasedHttpClient(settings.twilio_api_base_url, timeout=settings.twilio_timeout_s)
+    return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http)
+
+
+class Sender:
+    """Sends one message with a status callback to ``PUBLIC_BASE_URL/twilio/status``."""
+
+    def __init__(self, client: Client, *, status_callback: str):
+        self.client = client
+        self.status_callback = status_callback
+
+    def send(self, *, to: str, body: str | None, from_address: str | None = None,
+             messaging_service_sid: str | None = None, content_sid: str | None = None,
+             content_variables: dict[str, Any] | None = None) -> Sent:
+        """Create the message at Twilio.
+
+        Exactly one of ``from_address`` / ``messaging_service_sid`` picks the sender;
+        ``content_sid`` (a WhatsApp content template) replaces ``body``.
+
+        Raises:
+            SendRefused: Twilio answered with an error.
+            TwilioUnreachable: no connection could be made.
+            SendOutcomeUnknown: the connection broke or timed out after the request was sent.
+        """
+        params: dict[str, Any] = {"to": to, "status_callback": self.status_callback}
+        if messaging_service_sid:
+            params["messaging_service_sid"] = messaging_service_sid
+        else:
+            params["from_"] = from_address
+        if content_sid:
+            params["content_sid"] = content_sid
+            params["content_variables"] = json.dumps(content_variables or {})
+        else:
+            params["body"] = body
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            raise SendRefused(exc.msg, code=exc.code, status=exc.status) from None
+        except requests.exceptions.ConnectionError as exc:
+            if isinstance(exc, requests.exceptions.ConnectTimeout) or not _request_sent(exc):
+                raise TwilioUnreachable(str(exc)) from None
+            raise SendOutcomeUnknown(str(exc)) from None
+        except requests.exceptions.Timeout as exc:
+            raise SendOutcomeUnknown(str(exc)) from None
+        return Sent(sid=message.sid, status=message.status, from_address=message.from_)
+
+
+def _request_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the request got out before the connection failed (refused/unresolved: it did not)."""
+    text = str(exc).lower()
+    return not any(s in text for s in ("refused", "name or service", "nodename", "failed to establish"))

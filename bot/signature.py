@@ -1,0 +1,36 @@
+"""X-Twilio-Signature checking for webhooks, with twilio's RequestValidator.
+
+Twilio signs the full URL it requested plus the POST parameters with the account's auth
+token (https://www.twilio.com/docs/usage/security#validating-requests). Behind a proxy or
+tunnel the URL Flask sees differs from the one Twilio called, so the URL is rebuilt from
+``PUBLIC_BASE_URL`` and the request path.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from flask import abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+
+def public_url(base_url: str) -> str:
+    """The URL Twilio requested: ``PUBLIC_BASE_URL`` + path + query string."""
+    query = request.query_string.decode("latin-1")
+    return f"{base_url}{request.path}" + (f"?{query}" if query else "")
+
+
+def twilio_signed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a webhook view: 403 unless X-Twilio-Signature is valid for this request."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        settings = current_app.extensions["leadline"].settings
+        validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not validator.validate(public_url(settings.public_base_url), request.form, signature):
+            abort(403, description="invalid or missing X-Twilio-Signature")
+        return view(*args, **kwargs)
+
+    return checked

@@ -1,0 +1,79 @@
+"""Twilio webhooks: inbound messages and status callbacks.
+
+The inbound webhook stores the message and enqueues the turn, then answers at once with
+empty TwiML; the conversation runs in a job. Twilio retries deliveries it thinks failed;
+the MessageSid's unique key makes a retry a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.inbound import InboundMessage
+from bot.sender import OPTED_OUT
+from bot.signature import twilio_signed
+from cadence.jobs import enqueue_turns
+from store import consent, outbox
+from store.leads import record_inbound
+from store.models import utcnow
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+SUPPRESSING_ERRORS = frozenset({OPTED_OUT, 63014})
+"""Status-callback error codes meaning the recipient blocked us: 21610 (unsubscribed), 63014 (WhatsApp block)."""
+
+
+def empty_twiml() -> Response:
+    """``<Response/>``: Twilio sends nothing itself; replies go out through the REST API."""
+    return Response(str(MessagingResponse()), mimetype="text/xml")
+
+
+def validation_error(exc: ValidationError) -> tuple[Response, int]:
+    """422 naming each bad field by its Twilio parameter name."""
+    errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    return jsonify({"error": "invalid webhook payload", "fields": errors}), 422
+
+
+@bp.post("/messages")
+@twilio_signed
+def inbound() -> Response | tuple[Response, int]:
+    """Inbound SMS/WhatsApp message → stored, turn enqueued, empty TwiML."""
+    try:
+        message = InboundMessage.from_form(request.form)
+    except ValidationError as exc:
+        return validation_error(exc)
+    rt = current_app.extensions["leadline"]
+    with rt.sessions.begin() as session:
+        record = record_inbound(
+            session, channel=message.channel, phone=message.phone, business_address=message.to_address,
+            message_sid=message.message_sid, body=message.body, profile_name=message.profile_name,
+            media={"urls": message.media_urls, "types": message.media_types} if message.num_media else None,
+            received_at=utcnow())
+    if not record.duplicate:
+        try:
+            enqueue_turns(rt.queue, record.lead_id)
+        except Exception:  # stored is safe: the reconciler enqueues it once Redis is back
+            log.exception("could not enqueue turn for lead %s; the reconciler will", record.lead_id)
+    return empty_twiml()
+
+
+@bp.post("/status")
+@twilio_signed
+def status() -> tuple[str, int]:
+    """Status callback: the message's status moves forward only; 21610/63014 opt the number out."""
+    sid, new_status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
+    if not sid or not new_status:
+        return jsonify({"error": "MessageSid and MessageStatus are required"}), 422
+    error_code = request.form.get("ErrorCode")
+    code = int(error_code) if error_code and error_code.isdigit() else None
+    rt = current_app.extensions["leadline"]
+    with rt.sessions.begin() as session:
+        message = outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
+        if message is not None and code in SUPPRESSING_ERRORS:
+            consent.opt_out(session, phone=message.to_address.removeprefix("whatsapp:"), keyword=None)
+    return "", 204

@@ -1,0 +1,1 @@
+"""Background work on RQ: conversation turns, sends and the reconciler. Jobs take ids and are idempotent."""

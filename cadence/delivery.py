@@ -1,0 +1,99 @@
+"""Handing one outbox row to Twilio: claim, re-check, send, record.
+
+The re-check happens after the claim and right before the Twilio call, so an opt-out
+committed at any point before that wins (a STOP racing a send cancels it).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+from sqlalchemy.orm import Session
+
+from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
+from cadence.runtime import Runtime
+from store import consent, outbox
+from store.leads import add_activity
+from store.models import Lead, Message, utcnow
+from store.suppression import is_suppressed
+
+log = logging.getLogger(__name__)
+
+PROSPECT_KINDS = frozenset({"reply", "help", "touch"})
+"""Messages that speak to the lead (rep alerts go to reps)."""
+
+
+class Delivery(str, Enum):
+    """What :func:`deliver` did with a row."""
+
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    RETRY = "retry"
+    """Twilio was not reached or asked to slow down; the row is pending again."""
+    SKIPPED = "skipped"
+    """The row was not pending (another worker has or had it)."""
+
+
+def deliver(rt: Runtime, message_id: int) -> Delivery:
+    """Send outbox row ``message_id`` at most once. Never raises for Twilio's answers."""
+    with rt.sessions.begin() as session:
+        if not outbox.claim(session, message_id=message_id):
+            return Delivery.SKIPPED
+        row = session.get(Message, message_id)
+        reason = _cancel_reason(session, row)
+        if reason:
+            outbox.cancel(session, message_id=message_id, reason=reason)
+            return Delivery.CANCELLED
+        request = dict(to=row.to_address, body=row.body, from_address=row.from_address,
+                       messaging_service_sid=row.messaging_service_sid, content_sid=row.content_sid,
+                       content_variables=row.content_variables)
+        lead_id, kind = row.lead_id, row.kind
+    if not request["from_address"] and not request["messaging_service_sid"]:
+        return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM")
+    try:
+        sent = rt.sender.send(**request)
+    except SendRefused as exc:
+        if exc.retryable:
+            return _retry(rt, message_id, f"Twilio {exc.status} {exc.code}: {exc}")
+        return _failed(rt, message_id, exc.code, str(exc))
+    except TwilioUnreachable as exc:
+        return _retry(rt, message_id, f"Twilio unreachable: {exc}")
+    except SendOutcomeUnknown as exc:
+        return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}")
+    with rt.sessions.begin() as session:
+        outbox.mark_sent(session, message_id=message_id, twilio_sid=sent.sid, status=sent.status,
+                         from_address=sent.from_address)
+        if lead_id is not None:
+            add_activity(session, lead_id=lead_id, kind="message", direction="outbound", message_id=message_id,
+                         message_kind=kind)
+            lead = session.get(Lead, lead_id)
+            if kind in PROSPECT_KINDS and lead.first_response_at is None:
+                lead.first_response_at = utcnow()
+    return Delivery.SENT
+
+
+def _cancel_reason(session: Session, row: Message) -> str | None:
+    if is_suppressed(session, address=row.to_address):
+        return "opted_out"
+    if row.kind in PROSPECT_KINDS and row.lead is not None and row.lead.status == "opted_out":
+        return "opted_out"
+    return None
+
+
+def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Delivery:
+    log.warning("message %s not sent: %s %s", message_id, code or "", error)
+    with rt.sessions.begin() as session:
+        outbox.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
+        if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
+            phone = session.get(Message, message_id).to_address.removeprefix("whatsapp:")
+            consent.opt_out(session, phone=phone, keyword=None)
+    return Delivery.FAILED
+
+
+def _retry(rt: Runtime, message_id: int, error: str) -> Delivery:
+    log.warning("message %s will be retried: %s", message_id, error)
+    with rt.sessions.begin() as session:
+        outbox.release(session, message_id=message_id, error_message=error)
+    return Delivery.RETRY

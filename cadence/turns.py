@@ -1,0 +1,168 @@
+"""One conversation turn: an inbound message in, outbox rows and lead updates out.
+
+A turn is safe to run again after a crash at any point:
+
+1. compliance keywords (STOP/START/HELP) are applied in one transaction with the
+   message marked processed;
+2. the graph runs once per inbound message: its checkpoint records ``last_inbound_id``,
+   so a re-run reads the saved replies instead of advancing the conversation twice;
+3. replies, rep alerts and the lead's new score and status are written in one
+   transaction, outbox rows keyed by ``reply:<message id>:<n>`` so they exist once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.keywords import classify, normalize
+from cadence.routing import address_for, business_route, reply_route
+from cadence.runtime import Runtime
+from graph.context import TurnContext
+from graph.playbook import Playbook
+from graph.texts import render
+from store import consent, outbox
+from store.leads import add_activity, mark_processed, set_status
+from store.models import CaptureEvent, Lead, Message
+from store.suppression import is_suppressed
+
+log = logging.getLogger(__name__)
+
+MAX_TURN_ATTEMPTS = 3
+"""A message whose turn fails this often is set aside (logged, on the timeline) so the lead's later messages flow."""
+
+
+@dataclass(frozen=True)
+class LeadRef:
+    """The few lead facts a turn needs outside a database session."""
+
+    id: int
+    phone: str
+    channel: str
+    name: str | None
+
+    @property
+    def thread_id(self) -> str:
+        """The conversation's checkpointer thread: one per (channel, phone)."""
+        return f"{self.channel}:{self.phone}"
+
+
+def handle_inbound(rt: Runtime, message_id: int) -> list[int]:
+    """Run the turn for inbound message ``message_id``; returns the outbox ids it queued."""
+    with rt.sessions.begin() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.processed_at is not None:
+            return []
+        message.attempts += 1
+        if message.attempts > MAX_TURN_ATTEMPTS:
+            log.error("turn for message %s failed %s times; setting it aside", message_id, MAX_TURN_ATTEMPTS)
+            add_activity(session, lead_id=message.lead_id, kind="note", text="A message could not be processed.",
+                         message_id=message_id)
+            mark_processed(session, message_id=message_id)
+            return []
+        early = _compliance(session, rt, message)
+        if early is not None:
+            mark_processed(session, message_id=message_id)
+            return early
+        lead = message.lead
+        ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
+        body = message.body or ""
+    values = run_graph(rt, ref, message_id=message_id, body=body)
+    with rt.sessions.begin() as session:
+        return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)
+
+
+def run_graph(rt: Runtime, lead: LeadRef, *, message_id: int, body: str) -> dict[str, Any]:
+    """The graph's state after the turn for ``message_id``, running it only if it has not run yet."""
+    config = {"configurable": {"thread_id": lead.thread_id}}
+    saved = rt.graph.get_state(config).values
+    if saved.get("last_inbound_id") == message_id:
+        return saved
+    context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
+    return rt.graph.invoke({"inbound": body, "inbound_id": message_id}, config, context=context,
+                           durability="exit")
+
+
+def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, values: dict[str, Any]) -> list[int]:
+    """Write a turn's results: outbox rows for replies and rep alerts, the lead's answers, score and status."""
+    lead = session.get(Lead, lead_id)
+    route = reply_route(rt.settings, business_address=lead.business_address or "")
+    queued = [
+        outbox.add_outbound(session, lead_id=lead.id, kind="reply", to_address=lead.address, body=text,
+                            dedupe_key=f"reply:{message_id}:{n}", from_address=route.from_address,
+                            messaging_service_sid=route.messaging_service_sid)
+        for n, text in enumerate(values.get("replies") or [])
+    ]
+    if values.get("rep_alert"):
+        queued += _rep_alerts(session, rt, lead, values["rep_alert"])
+    _record_progress(session, rt.playbook, lead, values)
+    mark_processed(session, message_id=message_id)
+    return [i for i in queued if i is not None]
+
+
+def _compliance(session: Session, rt: Runtime, message: Message) -> list[int] | None:
+    """Apply STOP/START/HELP and the opt-out state; None when the graph should run."""
+    lead = message.lead
+    keyword = classify(message.body or "")
+    if keyword == "opt_out":
+        consent.opt_out(session, phone=lead.phone, keyword=normalize(message.body))
+        return []
+    if is_suppressed(session, address=lead.address):
+        if keyword == "opt_in" and consent.opt_in(session, phone=lead.phone):
+            text = render(rt.playbook.business.resubscribed_text, business=rt.playbook.business.name)
+            return _reply(session, rt, lead, message, text)
+        return []  # opted out: the message is kept, nothing is sent
+    if keyword == "help":
+        return _reply(session, rt, lead, message, rt.playbook.business.help_text)
+    return None
+
+
+def _reply(session: Session, rt: Runtime, lead: Lead, message: Message, text: str) -> list[int]:
+    route = reply_route(rt.settings, business_address=lead.business_address or "")
+    row = outbox.add_outbound(session, lead_id=lead.id, kind="help", to_address=lead.address, body=text,
+                              dedupe_key=f"reply:{message.id}:0", from_address=route.from_address,
+                              messaging_service_sid=route.messaging_service_sid)
+    return [row] if row else []
+
+
+def _rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str) -> list[int | None]:
+    ids = []
+    for rep in rt.playbook.reps:
+        route = business_route(rt.settings, channel=rep.channel)
+        ids.append(outbox.add_outbound(
+            session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel), body=text,
+            dedupe_key=f"rep_alert:{lead.id}:{rep.phone}:qualified", from_address=route.from_address,
+            messaging_service_sid=route.messaging_service_sid))
+    return ids
+
+
+def _record_progress(session: Session, playbook: Playbook, lead: Lead, values: dict[str, Any]) -> None:
+    answers = values.get("answers") or {}
+    lead.answers = answers
+    capture = session.query(CaptureEvent).filter_by(lead_id=lead.id).first()
+    if capture is not None:
+        capture.service_type = _text(answers.get("service_type"))
+        capture.urgency = _text(answers.get("urgency"))
+    score = values.get("score")
+    if score:
+        lead.score_total, lead.grade = score["total"], score["grade"]
+        lead.score_fit, lead.score_intent, lead.score_engagement = score["fit"], score["intent"], score["engagement"]
+        lead.score_breakdown = score["items"]
+        lead.estimated_value_usd = score["estimated_value_usd"]
+    if lead.status == "new":
+        set_status(session, lead=lead, status="contacted")
+    if lead.status != "contacted":
+        return  # booked, lost, opted out…: a late turn never walks a lead back
+    outcome = values.get("outcome")
+    if outcome == "qualified":
+        set_status(session, lead=lead, status="qualified")
+        lead.owner = playbook.reps[lead.id % len(playbook.reps)].name
+    elif outcome == "disqualified":
+        set_status(session, lead=lead, status="disqualified", lost_reason="not_serviceable")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

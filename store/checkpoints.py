@@ -1,0 +1,46 @@
+"""The LangGraph checkpointer, kept in the project's own database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from sqlalchemy import make_url
+
+from store.db import SQLITE_BUSY_TIMEOUT_S
+
+
+def libpq_url(database_url: str) -> str:
+    """A SQLAlchemy Postgres URL as a plain libpq one (no ``+driver``)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[BaseCheckpointSaver]:
+    """A checkpointer on the database ``database_url`` names; closed on exit.
+
+    SQLite: a ``SqliteSaver`` on the same file (WAL, busy timeout). Postgres: a
+    ``PostgresSaver`` on a small psycopg pool (autocommit, as the saver requires).
+    Tables must exist: :func:`store.migrate.upgrade` creates them.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(url.database or ":memory:", check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_S)
+        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            yield SqliteSaver(conn)
+        finally:
+            conn.close()
+        return
+    pool = ConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=True,
+                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+    try:
+        yield PostgresSaver(pool)
+    finally:
+        pool.close()

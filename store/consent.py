@@ -1,0 +1,35 @@
+"""Opt-out and opt-in applied to every lead and pending send of a number."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from store.leads import leads_for_number, set_status, status_before_opt_out
+from store.outbox import cancel_pending
+from store.suppression import suppress, unsuppress
+
+
+def opt_out(session: Session, *, phone: str, keyword: str | None) -> int:
+    """STOP: suppress the number, mark its leads ``opted_out`` and cancel its pending sends.
+
+    Applies to SMS and WhatsApp alike. Returns how many pending sends were cancelled.
+    """
+    suppress(session, address=phone, keyword=keyword)
+    for lead in leads_for_number(session, phone=phone):
+        set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
+    return cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
+
+
+def opt_in(session: Session, *, phone: str) -> bool:
+    """START/UNSTOP/YES after an opt-out: lift the suppression, restore each lead's prior status.
+
+    Returns False when the number was not opted out (nothing changes).
+    """
+    if not unsuppress(session, address=phone):
+        return False
+    for lead in leads_for_number(session, phone=phone):
+        if lead.status == "opted_out":
+            set_status(session, lead=lead, status=status_before_opt_out(session, lead_id=lead.id))
+            if lead.lost_reason == "opted_out":
+                lead.lost_reason = None
+    return True

