@@ -70,6 +70,9 @@ class Settings(DatabaseSettings):
     sweep_interval_s: float = Field(default=15.0, gt=0)
     """How often a worker reconciles the database against Redis (orphaned turns and sends), seconds."""
 
+    reconcile_grace_s: float = Field(default=10.0, ge=0)
+    """Work younger than this is assumed still on its way through the queue; older is re-enqueued, seconds."""
+
     log_level: str = "INFO"
 
     @field_validator("public_base_url", "twilio_api_base_url")

@@ -244,6 +244,13 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
         status = _post_signed(validator, target, params)
         return jsonify({"sid": sid, "webhook_status": status})
 
+    @app.post("/sandbox/optouts")
+    def record_opt_out() -> Any:
+        """Opt a number out at "Twilio" only (a STOP sent to another of the account's numbers)."""
+        with state.lock:
+            state.opted_out.add(request.form.get("Phone", ""))
+        return jsonify({"opted_out": sorted(state.opted_out)})
+
     @app.post("/sandbox/clock")
     def clock() -> Any:
         """Move the sandbox's clock forward (``advance_s`` seconds), e.g. past the WhatsApp window."""

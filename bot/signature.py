@@ -26,10 +26,11 @@ def twilio_signed(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> Any:
+        form = request.form  # first: a body over MAX_CONTENT_LENGTH is refused (413) before any work
         settings = current_app.extensions["leadline"].settings
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not validator.validate(public_url(settings.public_base_url), request.form, signature):
+        if not signature or not validator.validate(public_url(settings.public_base_url), form, signature):
             abort(403, description="invalid or missing X-Twilio-Signature")
         return view(*args, **kwargs)
 

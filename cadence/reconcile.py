@@ -12,7 +12,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from cadence.jobs import enqueue_delivery, enqueue_turns
 from cadence.runtime import Runtime
@@ -21,20 +21,17 @@ from store.models import Message, utcnow
 
 log = logging.getLogger(__name__)
 
-GRACE = timedelta(seconds=10)
-"""Work younger than this is assumed to be still on its way through the queue."""
-
-
 def reconcile(rt: Runtime) -> dict[str, int]:
     """One pass; returns counts of re-enqueued turns and sends and of stale claims closed."""
     now = utcnow()
+    grace = timedelta(seconds=rt.settings.reconcile_grace_s)
     with rt.sessions.begin() as session:
         stale = outbox.fail_stale_claims(session, claimed_before=now - outbox.STALE_CLAIM_AFTER)
         lead_ids = list(session.scalars(
-            select(distinct(Message.lead_id)).where(
-                Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < now - GRACE)
+            select(Message.lead_id).distinct().where(
+                Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < now - grace)
         ))
-        pending = outbox.pending_ids(session, older_than=now - GRACE)
+        pending = outbox.pending_ids(session, older_than=now - grace)
     for lead_id in lead_ids:
         enqueue_turns(rt.queue, lead_id)
     for message_id in pending:

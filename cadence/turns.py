@@ -114,6 +114,8 @@ def _compliance(session: Session, rt: Runtime, message: Message) -> list[int] | 
         if keyword == "opt_in" and consent.opt_in(session, phone=lead.phone):
             text = render(rt.playbook.business.resubscribed_text, business=rt.playbook.business.name)
             return _reply(session, rt, lead, message, text)
+        if lead.status != "opted_out":  # first contact on another channel after the opt-out
+            set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
         return []  # opted out: the message is kept, nothing is sent
     if keyword == "help":
         return _reply(session, rt, lead, message, rt.playbook.business.help_text)

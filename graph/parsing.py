@@ -92,7 +92,7 @@ def parse_choice(question: Question, text: str) -> str | None:
 
 
 def parse_yes_no(question: Question, text: str) -> bool | None:
-    """True/False from the usual yes/no words; None when neither, or both but for the first word.
+    """True/False from the usual yes/no words; None when neither or both (the prospect is asked again).
 
     Negations win over the yes words they contain ("I am not" is no, not "I am").
     """
@@ -101,15 +101,7 @@ def parse_yes_no(question: Question, text: str) -> bool | None:
     for word in sorted(NO_WORDS, key=len, reverse=True):
         rest = re.sub(r"(?<![\w])" + re.escape(word) + r"(?![\w])", " ", rest, flags=re.IGNORECASE)
     yes = any(mentions(rest, w) for w in YES_WORDS)
-    if yes != no:
-        return yes
-    if yes and no:
-        first = re.split(r"[\s,.!;:]+", text.lower().strip(), maxsplit=1)[0]
-        if first in YES_WORDS:
-            return True
-        if first in NO_WORDS:
-            return False
-    return None
+    return yes if yes != no else None
 
 
 def parse_number(question: Question | None, text: str) -> float | None:

@@ -107,7 +107,7 @@ def settings(database_url: str, redis_url: str, sandbox: Any, web_port: int) -> 
         _env_file=None, database_url=database_url, redis_url=redis_url, playbook=ROOT / "playbook.yaml",
         public_base_url=f"http://127.0.0.1:{web_port}", twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox.url, twilio_sms_from=SMS_FROM,
-        twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, log_level="INFO",
+        twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, reconcile_grace_s=1.0, log_level="INFO",
     )
 
 

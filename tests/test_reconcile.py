@@ -1,0 +1,60 @@
+"""The database is the truth: work Redis lost is found again, and a half-done send is never repeated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.sandbox import new_sid
+from cadence.reconcile import reconcile
+from cadence.runtime import build_runtime
+from store import outbox
+from store.leads import record_inbound
+from store.models import Message, utcnow
+from tests.conftest import SMS_FROM, Prospect
+
+
+@pytest.fixture(scope="module")
+def runtime(settings):
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()
+
+
+def test_a_message_stored_while_redis_lost_its_job_is_still_answered(runtime, worker, sandbox, phone):
+    """The webhook stored the message but its job never reached the queue (Redis down, or flushed)."""
+    number = phone()
+    with runtime.sessions.begin() as s:
+        record_inbound(s, channel="sms", phone=number, business_address=SMS_FROM, message_sid=new_sid(), body="hi",
+                       profile_name=None, media=None, received_at=utcnow())
+    replies = Prospect(sandbox, number).wait_for_replies(2, timeout=20)  # the worker's reconciler finds it
+    assert replies[0].startswith("Hi! Thanks for reaching out")
+
+
+def test_a_send_left_claimed_by_a_dead_worker_is_failed_not_resent(runtime, sandbox, phone):
+    number = phone()
+    with runtime.sessions.begin() as s:
+        row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="half-sent",
+                                  dedupe_key=f"stale:{number}", from_address=SMS_FROM)
+        assert outbox.claim(s, message_id=row)
+        s.get(Message, row).claimed_at = utcnow() - timedelta(hours=1)
+    counts = reconcile(runtime)
+    assert counts["stale_claims"] >= 1
+    with runtime.sessions() as s:
+        failed = s.get(Message, row)
+        assert (failed.outbox_state, failed.status) == ("failed", "failed")
+        assert "not retried" in failed.error_message
+    assert Prospect(sandbox, number).received() == []
+
+
+def test_a_pending_send_whose_job_was_lost_goes_out_once(runtime, worker, sandbox, phone):
+    number = phone()
+    with runtime.sessions.begin() as s:
+        outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="owed", dedupe_key=f"owed:{number}",
+                            from_address=SMS_FROM)
+    p = Prospect(sandbox, number)
+    assert p.wait_for_replies(1, timeout=20) == ["owed"]
+    reconcile(runtime)
+    reconcile(runtime)
+    p.assert_no_more(1)

@@ -1,0 +1,154 @@
+"""The webhook's contract with Twilio: signatures, idempotency, bad input, status callbacks."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from app import create_app
+from bot.sandbox import new_sid, serve_in_thread
+from store.models import Lead, Message
+from store.suppression import is_suppressed
+from tests.conftest import AUTH_TOKEN, SMS_FROM, wait_for
+
+
+def inbound_form(number: str, body: str = "hi", sid: str | None = None) -> dict[str, str]:
+    return {"MessageSid": sid or new_sid(), "AccountSid": "AC" + "a1" * 16, "From": number, "To": SMS_FROM,
+            "Body": body, "NumMedia": "0"}
+
+
+def post_signed(url: str, form: dict[str, str], *, token: str = AUTH_TOKEN, signed_url: str | None = None,
+                signed_form: dict[str, str] | None = None) -> requests.Response:
+    signature = RequestValidator(token).compute_signature(signed_url or url, signed_form or form)
+    return requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def stored_messages(sessions, number: str) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count(Message.id)).join(Lead).where(Lead.phone == number))
+
+
+def test_signed_inbound_gets_empty_twiml_at_once(web, sessions, phone):
+    number = phone()
+    answer = post_signed(f"{web}/twilio/messages", inbound_form(number))
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/xml")
+    root = ElementTree.fromstring(answer.content)
+    assert root.tag == "Response" and len(root) == 0  # empty TwiML: Twilio sends nothing itself
+    assert stored_messages(sessions, number) == 1
+
+
+@pytest.mark.parametrize("case", ["missing", "forged", "wrong_token", "tampered_body", "other_url"])
+def test_bad_signature_is_refused_and_nothing_is_stored(web, sessions, phone, case):
+    number = phone()
+    url, form = f"{web}/twilio/messages", inbound_form(number)
+    if case == "missing":
+        answer = requests.post(url, data=form, timeout=10)
+    elif case == "forged":
+        answer = requests.post(url, data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, timeout=10)
+    elif case == "wrong_token":
+        answer = post_signed(url, form, token="not-the-auth-token")
+    elif case == "tampered_body":
+        answer = post_signed(url, form, signed_form={**form, "Body": "something else"})
+    else:
+        answer = post_signed(url, form, signed_url="https://evil.example/twilio/messages")
+    assert answer.status_code == 403
+    assert stored_messages(sessions, number) == 0
+
+
+def test_extra_parameters_twilio_may_add_are_accepted(web, sessions, phone):
+    number = phone()
+    form = {**inbound_form(number), "FromCity": "DENVER", "SmsStatus": "received", "MessagingServiceSid": "MG" + "0" * 32,
+            "SomeFutureField": "x"}
+    assert post_signed(f"{web}/twilio/messages", form).status_code == 200
+
+
+def test_a_repeated_message_sid_is_processed_once(prospect, sessions):
+    p = prospect()
+    sid = new_sid()
+    p.say("hello", message_sid=sid)
+    p.wait_for_replies(2)
+    p.say("hello", message_sid=sid)  # Twilio retrying a delivery it thought failed
+    p.assert_no_more(2)
+    assert stored_messages(sessions, p.number) == 3  # one inbound, two replies
+
+
+def test_invalid_payload_gets_422_naming_the_field(web, sessions, phone):
+    number = phone()
+    form = inbound_form(number)
+    form["From"] = "not a phone"
+    answer = post_signed(f"{web}/twilio/messages", form)
+    assert answer.status_code == 422
+    assert [f["field"] for f in answer.json()["fields"]] == ["From"]
+    del form["From"]
+    form["MessageSid"] = "nonsense"
+    answer = post_signed(f"{web}/twilio/messages", form)
+    assert answer.status_code == 422
+    assert sorted(f["field"] for f in answer.json()["fields"]) == ["From", "MessageSid"]
+
+
+def test_oversized_body_is_refused_before_parsing(web):
+    answer = requests.post(f"{web}/twilio/messages", data={"Body": "x" * 100_000}, timeout=10)
+    assert answer.status_code == 413
+
+
+def test_signature_holds_behind_a_proxy(settings, phone, sessions):
+    """Twilio signs the public URL; the app, reached at another address, checks against PUBLIC_BASE_URL."""
+    public = "https://leads.summitroofing.example"
+    app = create_app(settings.model_copy(update={"public_base_url": public}))
+    server, url = serve_in_thread(app)
+    try:
+        number = phone()
+        form = inbound_form(number)
+        ok = post_signed(f"{url}/twilio/messages", form, signed_url=f"{public}/twilio/messages")
+        assert ok.status_code == 200
+        direct = post_signed(f"{url}/twilio/messages", inbound_form(number))  # signed for the inner URL
+        assert direct.status_code == 403
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
+
+
+def test_status_callbacks_only_move_forward_and_unknown_sids_are_harmless(prospect, web, sessions):
+    p = prospect()
+    p.say("hi")
+    p.wait_for_replies(2)
+
+    def sent_rows():
+        with sessions() as s:
+            rows = s.scalars(select(Message).join(Lead).where(Lead.phone == p.number, Message.direction == "outbound",
+                                                              Message.status == "delivered")).all()
+            return len(rows) == 2 and rows
+
+    sid = wait_for(sent_rows)[0].twilio_sid
+    late = {"MessageSid": sid, "MessageStatus": "sent", "AccountSid": "AC" + "a1" * 16}
+    assert post_signed(f"{web}/twilio/status", late).status_code == 204
+    with sessions() as s:
+        assert s.scalar(select(Message.status).where(Message.twilio_sid == sid)) == "delivered"
+    unknown = {"MessageSid": new_sid(), "MessageStatus": "delivered"}
+    assert post_signed(f"{web}/twilio/status", unknown).status_code == 204
+    assert requests.post(f"{web}/twilio/status", data=unknown, timeout=10).status_code == 403
+
+
+def test_status_callback_with_21610_suppresses_the_number(prospect, web, sessions):
+    p = prospect()
+    p.say("hi")
+    p.wait_for_replies(2)
+    with sessions() as s:
+        sid = s.scalars(select(Message.twilio_sid).join(Lead).where(Lead.phone == p.number,
+                                                                    Message.direction == "outbound")).first()
+    failed = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610"}
+    assert post_signed(f"{web}/twilio/status", failed).status_code == 204
+    with sessions() as s:
+        assert is_suppressed(s, address=p.number)
+        assert s.scalar(select(Lead.status).where(Lead.phone == p.number)) == "opted_out"
+
+
+def test_healthz_reports_database_and_redis(web):
+    answer = requests.get(f"{web}/healthz", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "database": "ok", "redis": "ok"}
