@@ -62,3 +62,8 @@ class InboundMessage(BaseModel):
     def phone(self) -> str:
         """The prospect's number, E.164."""
         return to_e164(self.from_address.removeprefix("whatsapp:"))
+
+    @property
+    def address(self) -> str:
+        """The prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``): the conversation's key."""
+        return f"whatsapp:{self.phone}" if self.channel == "whatsapp" else self.phone

@@ -290,3 +290,24 @@ def serve_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0) -> tuple
     threading.Thread(target=server.serve_forever, name=f"wsgi-{server.port}", daemon=True).start()
     return server, f"http://{host}:{server.port}"
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bot.sandbox``: serve the sandbox in the foreground until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Twilio-compatible Messages API on loopback.")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = create_sandbox(account_sid=args.account_sid, auth_token=args.auth_token, webhook_url=args.webhook_url,
+                         latency_s=args.latency_ms / 1000)
+    make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from bot.sender import OPTED_OUT
 from bot.signature import twilio_signed
 from cadence.jobs import enqueue_turns
 from store import consent, outbox
-from store.leads import record_inbound
+from store.inbound import store_inbound
 from store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,16 @@ def inbound() -> Response | tuple[Response, int]:
         return validation_error(exc)
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
-        record = record_inbound(
-            session, channel=message.channel, phone=message.phone, business_address=message.to_address,
-            message_sid=message.message_sid, body=message.body, profile_name=message.profile_name,
+        message_id = store_inbound(
+            session, from_address=message.address, to_address=message.to_address, message_sid=message.message_sid,
+            body=message.body, profile_name=message.profile_name,
             media={"urls": message.media_urls, "types": message.media_types} if message.num_media else None,
             received_at=utcnow())
-    if not record.duplicate:
+    if message_id is not None:  # None: a MessageSid already stored (Twilio retrying)
         try:
-            enqueue_turns(rt.queue, record.lead_id)
+            enqueue_turns(rt.queue, message.address)
         except Exception:  # stored is safe: the reconciler enqueues it once Redis is back
-            log.exception("could not enqueue turn for lead %s; the reconciler will", record.lead_id)
+            log.exception("could not enqueue the turn for message %s; the reconciler will", message_id)
     return empty_twiml()
 
 
@@ -73,7 +73,7 @@ def status() -> tuple[str, int]:
     code = int(error_code) if error_code and error_code.isdigit() else None
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
-        message = outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
-        if message is not None and code in SUPPRESSING_ERRORS:
-            consent.opt_out(session, phone=message.to_address.removeprefix("whatsapp:"), keyword=None)
+        recipient = outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
+        if recipient is not None and code in SUPPRESSING_ERRORS:
+            consent.opt_out(session, phone=recipient.removeprefix("whatsapp:"), keyword=None)
     return "", 204

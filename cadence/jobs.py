@@ -13,7 +13,7 @@ from rq import Queue, RateLimit, Retry
 from cadence import runtime
 from cadence.delivery import Delivery, deliver
 from cadence.turns import handle_inbound
-from store.leads import next_unprocessed
+from store.inbound import next_pending
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,16 @@ RETRY_DELAYS_S = [2, 10, 30, 120, 600]
 """Back-off between attempts of a failed job (database or Twilio down), seconds."""
 
 
-def enqueue_turns(queue: Queue, lead_id: int) -> None:
-    """Queue the processing of a lead's pending messages.
+def enqueue_turns(queue: Queue, sender: str) -> None:
+    """Queue the processing of a conversation's pending messages.
 
-    RQ's per-key rate limit (concurrency 1 per lead) keeps one lead's turns from ever
-    running at the same time, on any number of workers; within a job, messages are taken
-    in arrival order.
+    ``sender`` is the prospect's Twilio address, the conversation's id. RQ's per-key rate
+    limit (concurrency 1 per conversation) keeps one conversation's turns from ever running
+    at the same time on any number of workers; within a job, messages go in arrival order.
     """
-    queue.enqueue("cadence.jobs.process_lead", lead_id, rate_limit=RateLimit(key=f"lead:{lead_id}", concurrency=1),
-                  retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description=f"turns lead={lead_id}")
+    queue.enqueue("cadence.jobs.process_conversation", sender,
+                  rate_limit=RateLimit(key=f"conversation:{sender}", concurrency=1),
+                  retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="conversation turns")
 
 
 def enqueue_delivery(queue: Queue, message_id: int, *, delay_s: float = 0) -> None:
@@ -41,8 +42,8 @@ def enqueue_delivery(queue: Queue, message_id: int, *, delay_s: float = 0) -> No
         queue.enqueue("cadence.jobs.send_message", message_id, **kwargs)
 
 
-def process_lead(lead_id: int) -> int:
-    """Job: run each pending turn of a lead, oldest first, sending its replies as it goes.
+def process_conversation(sender: str) -> int:
+    """Job: run each pending turn of the conversation with ``sender``, oldest first, sending replies as it goes.
 
     Returns the number of turns run.
     """
@@ -50,7 +51,7 @@ def process_lead(lead_id: int) -> int:
     turns = 0
     while True:
         with rt.sessions() as session:
-            message = next_unprocessed(session, lead_id=lead_id)
+            message = next_pending(session, from_address=sender)
             message_id = message.id if message else None
         if message_id is None:
             return turns

@@ -12,12 +12,11 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from cadence.jobs import enqueue_delivery, enqueue_turns
 from cadence.runtime import Runtime
 from store import outbox
-from store.models import Message, utcnow
+from store.inbound import pending_senders
+from store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +26,13 @@ def reconcile(rt: Runtime) -> dict[str, int]:
     grace = timedelta(seconds=rt.settings.reconcile_grace_s)
     with rt.sessions.begin() as session:
         stale = outbox.fail_stale_claims(session, claimed_before=now - outbox.STALE_CLAIM_AFTER)
-        lead_ids = list(session.scalars(
-            select(Message.lead_id).distinct().where(
-                Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < now - grace)
-        ))
+        senders = pending_senders(session, older_than=now - grace)
         pending = outbox.pending_ids(session, older_than=now - grace)
-    for lead_id in lead_ids:
-        enqueue_turns(rt.queue, lead_id)
+    for sender in senders:
+        enqueue_turns(rt.queue, sender)
     for message_id in pending:
         enqueue_delivery(rt.queue, message_id)
-    counts = {"turns": len(lead_ids), "sends": len(pending), "stale_claims": stale}
+    counts = {"conversations": len(senders), "sends": len(pending), "stale_claims": stale}
     if any(counts.values()):
         log.info("reconciler re-enqueued %s", counts)
     return counts

@@ -25,7 +25,7 @@ from graph.context import TurnContext
 from graph.playbook import Playbook
 from graph.texts import render
 from store import consent, outbox
-from store.leads import add_activity, mark_processed, set_status
+from store.leads import add_activity, attach_to_lead, mark_processed, set_status
 from store.models import CaptureEvent, Lead, Message
 from store.suppression import is_suppressed
 
@@ -56,18 +56,18 @@ def handle_inbound(rt: Runtime, message_id: int) -> list[int]:
         message = session.get(Message, message_id)
         if message is None or message.processed_at is not None:
             return []
+        lead = message.lead if message.lead_id is not None else attach_to_lead(session, message)
         message.attempts += 1
         if message.attempts > MAX_TURN_ATTEMPTS:
             log.error("turn for message %s failed %s times; setting it aside", message_id, MAX_TURN_ATTEMPTS)
-            add_activity(session, lead_id=message.lead_id, kind="note", text="A message could not be processed.",
+            add_activity(session, lead_id=lead.id, kind="note", text="A message could not be processed.",
                          message_id=message_id)
             mark_processed(session, message_id=message_id)
             return []
-        early = _compliance(session, rt, message)
+        early = _compliance(session, rt, message, lead)
         if early is not None:
             mark_processed(session, message_id=message_id)
             return early
-        lead = message.lead
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
         body = message.body or ""
     values = run_graph(rt, ref, message_id=message_id, body=body)
@@ -103,9 +103,8 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
     return [i for i in queued if i is not None]
 
 
-def _compliance(session: Session, rt: Runtime, message: Message) -> list[int] | None:
+def _compliance(session: Session, rt: Runtime, message: Message, lead: Lead) -> list[int] | None:
     """Apply STOP/START/HELP and the opt-out state; None when the graph should run."""
-    lead = message.lead
     keyword = classify(message.body or "")
     if keyword == "opt_out":
         consent.opt_out(session, phone=lead.phone, keyword=normalize(message.body))

@@ -100,11 +100,13 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_lead_direction", "lead_id", "direction", "processed_at"),
+    __table_args__ = (Index("ix_messages_lead", "lead_id", "id"),
+                      Index("ix_messages_inbox", "from_address", "processed_at"),
                       Index("ix_messages_outbox", "outbox_state"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    """Set for outbound rows when queued; for inbound rows when their turn attaches them to a lead."""
     direction: Mapped[str] = mapped_column(String(8))
     """``inbound`` or ``outbound``."""
     kind: Mapped[str] = mapped_column(String(16))
@@ -112,6 +114,8 @@ class Message(Base):
     to_address: Mapped[str] = mapped_column(String(64))
     from_address: Mapped[str | None] = mapped_column(String(64))
     messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    """Inbound: the WhatsApp ProfileName that came with the message."""
     body: Mapped[str | None] = mapped_column(Text)
     media: Mapped[dict[str, Any] | None]
     """Inbound media: ``{"urls": [...], "types": [...]}``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,17 +107,20 @@ def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) ->
     return result.rowcount
 
 
-def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> Message | None:
-    """Apply a status callback; the status only moves forward. Returns the message, None for an unknown sid."""
-    message = session.scalar(select(Message).where(Message.twilio_sid == twilio_sid))
-    if message is None:
-        return None
-    if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message.status or "", 0):
-        message.status = status
-        message.status_at = utcnow()
-        if error_code is not None:
-            message.error_code = error_code
-    return message
+def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> str | None:
+    """Apply a status callback in one statement; the status only moves forward.
+
+    Returns the message's recipient address, or None for an unknown sid. A callback that
+    arrives late (``sent`` after ``delivered``) changes nothing, but its error code, if
+    any, is still returned to the caller through the recipient for opt-out handling.
+    """
+    rank = STATUS_RANK.get(status, 0)
+    current = case(STATUS_RANK, value=Message.status, else_=0)
+    values: dict[str, Any] = {"status": status, "status_at": utcnow()}
+    if error_code is not None:
+        values["error_code"] = error_code
+    session.execute(update(Message).where(Message.twilio_sid == twilio_sid, current < rank).values(**values))
+    return session.scalar(select(Message.to_address).where(Message.twilio_sid == twilio_sid))
 
 
 def pending_ids(session: Session, *, older_than: datetime | None = None, limit: int = 500) -> list[int]:

@@ -10,7 +10,7 @@ from bot.sandbox import new_sid
 from cadence.reconcile import reconcile
 from cadence.runtime import build_runtime
 from store import outbox
-from store.leads import record_inbound
+from store.inbound import store_inbound
 from store.models import Message, utcnow
 from tests.conftest import SMS_FROM, Prospect
 
@@ -26,8 +26,8 @@ def test_a_message_stored_while_redis_lost_its_job_is_still_answered(runtime, wo
     """The webhook stored the message but its job never reached the queue (Redis down, or flushed)."""
     number = phone()
     with runtime.sessions.begin() as s:
-        record_inbound(s, channel="sms", phone=number, business_address=SMS_FROM, message_sid=new_sid(), body="hi",
-                       profile_name=None, media=None, received_at=utcnow())
+        store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
+                      profile_name=None, media=None, received_at=utcnow())
     replies = Prospect(sandbox, number).wait_for_replies(2, timeout=20)  # the worker's reconciler finds it
     assert replies[0].startswith("Hi! Thanks for reaching out")
 
