@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from bot import webhook
 from bot.logs import configure_logging
+from web import leads
 from cadence.runtime import build_runtime
 from settings import Settings
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.extensions["leadline"] = build_runtime(settings)
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(leads.bp)
     app.add_url_rule("/healthz", view_func=healthz)
     return app
 

@@ -70,6 +70,19 @@ class Settings(DatabaseSettings):
     sweep_interval_s: float = Field(default=15.0, gt=0)
     """How often a worker reconciles the database against Redis (orphaned turns and sends), seconds."""
 
+    cadence_seconds_per_day: float = Field(default=86400.0, gt=0)
+    """Length of a cadence "day", seconds: scales every step's ``after`` and ``stall_after`` (demos, tests).
+    Quiet hours and the call window stay on the real wall clock."""
+
+    touch_horizon_s: float = Field(default=600.0, gt=0)
+    """Touches due within this many seconds are put in Redis; later ones wait in the database, seconds."""
+
+    stale_claim_after_s: float = Field(default=300.0, gt=0)
+    """A send claimed longer ago than this belongs to a dead worker and is resolved against Twilio, seconds."""
+
+    api_token: SecretStr | None = None
+    """Bearer token for ``POST /leads``; unset, the lead capture API refuses every request."""
+
     reconcile_grace_s: float = Field(default=10.0, ge=0)
     """Work younger than this is assumed still on its way through the queue; older is re-enqueued, seconds."""
 

@@ -17,7 +17,7 @@ from bot.inbound import InboundMessage
 from bot.sender import OPTED_OUT
 from bot.signature import twilio_signed
 from cadence.jobs import enqueue_turns
-from store import consent, outbox
+from store import consent, outbox, touches
 from store.inbound import store_inbound
 from store.models import utcnow
 
@@ -74,6 +74,7 @@ def status() -> tuple[str, int]:
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
         recipient = outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
+        touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
         if recipient is not None and code in SUPPRESSING_ERRORS:
             consent.opt_out(session, phone=recipient.removeprefix("whatsapp:"), keyword=None)
     return "", 204

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from cadence.runtime import Runtime
-from store import consent, outbox
+from store import consent, outbox, touches
 from store.leads import add_activity
 from store.models import Lead, Message, utcnow
 from store.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
 
-PROSPECT_KINDS = frozenset({"reply", "help", "touch"})
+PROSPECT_KINDS = frozenset({"reply", "help", "touch", "first_touch"})
 """Messages that speak to the lead (rep alerts go to reps)."""
 
 
@@ -45,6 +45,7 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
         reason = _cancel_reason(session, row)
         if reason:
             outbox.cancel(session, message_id=message_id, reason=reason)
+            touches.record_message_outcome(session, message_id=message_id, result="cancelled")
             return Delivery.CANCELLED
         request = dict(to=row.to_address, body=row.body, from_address=row.from_address,
                        messaging_service_sid=row.messaging_service_sid, content_sid=row.content_sid,
@@ -65,6 +66,7 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
     with rt.sessions.begin() as session:
         outbox.mark_sent(session, message_id=message_id, twilio_sid=sent.sid, status=sent.status,
                          from_address=sent.from_address)
+        touches.record_message_outcome(session, message_id=message_id, result="sent")
         if lead_id is not None:
             add_activity(session, lead_id=lead_id, kind="message", direction="outbound", message_id=message_id,
                          message_kind=kind)
@@ -79,6 +81,8 @@ def _cancel_reason(session: Session, row: Message) -> str | None:
         return "opted_out"
     if row.kind in PROSPECT_KINDS and row.lead is not None and row.lead.status == "opted_out":
         return "opted_out"
+    if row.kind == "touch" and row.lead is not None and row.lead.stop_reason in ("replied", "booked", "opted_out"):
+        return f"cadence stopped: {row.lead.stop_reason}"
     return None
 
 
@@ -86,6 +90,7 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Deliv
     log.warning("message %s not sent: %s %s", message_id, code or "", error)
     with rt.sessions.begin() as session:
         outbox.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
+        touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
         if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
             phone = session.get(Message, message_id).to_address.removeprefix("whatsapp:")
             consent.opt_out(session, phone=phone, keyword=None)

@@ -12,6 +12,7 @@ from rq import Queue, RateLimit, Retry
 
 from cadence import runtime
 from cadence.delivery import Delivery, deliver
+from cadence.enrollment import dispatch
 from cadence.turns import handle_inbound
 from store.inbound import next_pending
 
@@ -31,6 +32,13 @@ def enqueue_turns(queue: Queue, sender: str) -> None:
     queue.enqueue("cadence.jobs.process_conversation", sender,
                   rate_limit=RateLimit(key=f"conversation:{sender}", concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="conversation turns")
+
+
+def enqueue_start(queue: Queue, *, lead_id: int, capture_id: int, address: str) -> None:
+    """Queue the T+0 first touch of a captured lead, in line with its conversation's other turns."""
+    queue.enqueue("cadence.jobs.start_conversation", lead_id, capture_id,
+                  rate_limit=RateLimit(key=f"conversation:{address}", concurrency=1),
+                  retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="first touch")
 
 
 def enqueue_delivery(queue: Queue, message_id: int, *, delay_s: float = 0) -> None:
@@ -55,10 +63,48 @@ def process_conversation(sender: str) -> int:
             message_id = message.id if message else None
         if message_id is None:
             return turns
-        for outbox_id in handle_inbound(rt, message_id):
-            if deliver(rt, outbox_id) is Delivery.RETRY:
-                enqueue_delivery(rt.queue, outbox_id, delay_s=RETRY_DELAYS_S[0])
+        turn = handle_inbound(rt, message_id)
+        send_all(rt, turn.outbox_ids)
+        if turn.touch_ids:
+            dispatch(rt, turn.touch_ids)
         turns += 1
+
+
+def start_conversation(lead_id: int, capture_id: int) -> int:
+    """Job: send a captured lead's T+0 first touch; returns how many messages it queued."""
+    from cadence.turns import start_conversation as start
+
+    rt = runtime.current()
+    turn = start(rt, lead_id=lead_id, capture_id=capture_id)
+    send_all(rt, turn.outbox_ids)
+    return len(turn.outbox_ids)
+
+
+def send_all(rt: runtime.Runtime, outbox_ids: list[int]) -> None:
+    """Send outbox rows now, in order; a row Twilio could not take yet, or one held for later, is queued."""
+    for outbox_id in outbox_ids:
+        result = deliver(rt, outbox_id)
+        if result is Delivery.RETRY:
+            enqueue_delivery(rt.queue, outbox_id, delay_s=RETRY_DELAYS_S[0])
+        elif result is Delivery.SKIPPED:
+            _enqueue_held(rt, outbox_id)
+
+
+def _enqueue_held(rt: runtime.Runtime, outbox_id: int) -> None:
+    """A row with ``send_after`` in the future (a rep alert held for the call window) is queued for then."""
+    from store.models import Message, utcnow
+
+    with rt.sessions() as session:
+        row = session.get(Message, outbox_id)
+        if row is not None and row.outbox_state == "pending" and row.send_after and row.send_after > utcnow():
+            enqueue_delivery(rt.queue, outbox_id, delay_s=(row.send_after - utcnow()).total_seconds())
+
+
+def run_touch(touch_id: int) -> str:
+    """Job: run one follow-up touch (see :func:`cadence.touches.run_touch`)."""
+    from cadence.touches import run_touch as run
+
+    return run(runtime.current(), touch_id).value
 
 
 def send_message(message_id: int) -> str:

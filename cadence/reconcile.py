@@ -2,8 +2,9 @@
 
 Run by every worker at start and then periodically (one at a time, under a Redis lock),
 it re-enqueues what the database says is owed: turns for inbound messages not yet
-processed, sends for outbox rows still pending, and it closes out sends a dead worker
-left half-done (never re-sent: see :func:`store.outbox.fail_stale_claims`).
+processed, sends for outbox rows still pending, follow-up touches coming due (Redis holds
+only the next ``TOUCH_HORIZON_S``), and it enrolls leads that went quiet mid-qualification.
+It also resolves sends a dead worker left half-done.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from cadence import enrollment
 from cadence.jobs import enqueue_delivery, enqueue_turns
 from cadence.runtime import Runtime
 from store import outbox
@@ -32,7 +34,10 @@ def reconcile(rt: Runtime) -> dict[str, int]:
         enqueue_turns(rt.queue, sender)
     for message_id in pending:
         enqueue_delivery(rt.queue, message_id)
-    counts = {"conversations": len(senders), "sends": len(pending), "stale_claims": stale}
+    stalled = enrollment.enroll_stalled(rt)
+    touches = enrollment.dispatch(rt)
+    counts = {"conversations": len(senders), "sends": len(pending), "stale_claims": stale,
+              "enrolled_touches": len(stalled), "touches_enqueued": touches}
     if any(counts.values()):
         log.info("reconciler re-enqueued %s", counts)
     return counts
@@ -43,7 +48,7 @@ def reconcile_forever(rt: Runtime, stop: threading.Event) -> None:
     interval = rt.settings.sweep_interval_s
     while not stop.is_set():
         try:
-            if rt.redis.set("leadline:reconciler", "1", nx=True, ex=max(1, int(interval * 0.8))):
+            if rt.redis.set(f"leadline:reconciler:{rt.settings.queue_name}", "1", nx=True, ex=max(1, int(interval * 0.8))):
                 reconcile(rt)
         except Exception:  # the database or Redis may be down; try again next round
             log.exception("reconciler pass failed")

@@ -4,8 +4,9 @@ A turn is safe to run again after a crash at any point:
 
 1. compliance keywords (STOP/START/HELP) are applied in one transaction with the
    message marked processed;
-2. the graph runs once per inbound message: its checkpoint records ``last_inbound_id``,
-   so a re-run reads the saved replies instead of advancing the conversation twice;
+2. the graph runs once per turn key (``in:<message id>``, ``start:<capture id>``): its
+   checkpoint records ``last_turn``, so a re-run reads the saved replies instead of
+   advancing the conversation twice;
 3. replies, rep alerts and the lead's new score and status are written in one
    transaction, outbox rows keyed by ``reply:<message id>:<n>`` so they exist once.
 """
@@ -13,26 +14,36 @@ A turn is safe to run again after a crash at any point:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot.keywords import classify, normalize
+from cadence import enrollment
+from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
 from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
 from graph.context import TurnContext
 from graph.playbook import Playbook
-from graph.texts import render
+from graph.texts import placeholders_for, render
 from store import consent, outbox
 from store.leads import add_activity, attach_to_lead, mark_processed, set_status
-from store.models import CaptureEvent, Lead, Message
+from store.models import CaptureEvent, Lead, Message, utcnow
 from store.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
 
 MAX_TURN_ATTEMPTS = 3
 """A message whose turn fails this often is set aside (logged, on the timeline) so the lead's later messages flow."""
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What a committed turn left to do: outbox rows to send and touches to put in Redis."""
+
+    outbox_ids: list[int] = field(default_factory=list)
+    touch_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -50,45 +61,97 @@ class LeadRef:
         return f"{self.channel}:{self.phone}"
 
 
-def handle_inbound(rt: Runtime, message_id: int) -> list[int]:
-    """Run the turn for inbound message ``message_id``; returns the outbox ids it queued."""
+def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
+    """Run the turn for inbound message ``message_id``; returns what it queued."""
     with rt.sessions.begin() as session:
         message = session.get(Message, message_id)
         if message is None or message.processed_at is not None:
-            return []
-        lead = message.lead if message.lead_id is not None else attach_to_lead(session, message)
+            return TurnResult()
+        if message.lead_id is None:
+            lead = attach_to_lead(session, message)
+            if lead.timezone is None:
+                lead.timezone = lead_timezone(lead.phone, rt.playbook.business.timezone)
+            _replied(session, lead, message)
+        else:
+            lead = message.lead
         message.attempts += 1
         if message.attempts > MAX_TURN_ATTEMPTS:
             log.error("turn for message %s failed %s times; setting it aside", message_id, MAX_TURN_ATTEMPTS)
             add_activity(session, lead_id=lead.id, kind="note", text="A message could not be processed.",
                          message_id=message_id)
             mark_processed(session, message_id=message_id)
-            return []
+            return TurnResult()
         early = _compliance(session, rt, message, lead)
         if early is not None:
             mark_processed(session, message_id=message_id)
-            return early
+            return TurnResult(outbox_ids=early)
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
         body = message.body or ""
-    values = run_graph(rt, ref, message_id=message_id, body=body)
+    values = run_graph(rt, ref, turn=f"in:{message_id}", body=body)
     with rt.sessions.begin() as session:
         return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)
 
 
-def run_graph(rt: Runtime, lead: LeadRef, *, message_id: int, body: str) -> dict[str, Any]:
-    """The graph's state after the turn for ``message_id``, running it only if it has not run yet."""
+def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnResult:
+    """The T+0 first touch for a lead captured from a form, an ad or a CRM: greeting and first question.
+
+    On WhatsApp, with no message from the lead in the last 24 hours, only an approved
+    template may open the conversation (WhatsApp Business policy): the playbook's
+    ``cadence.first_touch_template``, or nothing (recorded) when there is none.
+    """
+    turn = f"start:{capture_id}"
+    with rt.sessions.begin() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None or lead.status == "opted_out" or is_suppressed(session, address=lead.address):
+            return TurnResult()
+        ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
+    config = {"configurable": {"thread_id": ref.thread_id}}
+    saved = rt.graph.get_state(config).values
+    if saved and saved.get("last_turn") != turn:
+        rt.graph.checkpointer.delete_thread(ref.thread_id)  # a new capture starts the conversation afresh
+    values = run_graph(rt, ref, turn=turn, body="")
+    with rt.sessions.begin() as session:
+        lead = session.get(Lead, lead_id)
+        route = business_route(rt.settings, channel=lead.channel)
+        texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
+                                 answers={})
+        queued: list[int | None] = []
+        template = rt.playbook.cadence.first_touch_template
+        if lead.channel == "whatsapp" and not whatsapp_window_open(lead.last_inbound_at, utcnow()):
+            if template is None:
+                add_activity(session, lead_id=lead.id, kind="note",
+                             text="First touch not sent: WhatsApp needs a template (cadence.first_touch_template).")
+            else:
+                queued.append(outbox.add_outbound(
+                    session, lead_id=lead.id, kind="first_touch", to_address=lead.address, body=None,
+                    dedupe_key=f"{turn}:0", from_address=route.from_address,
+                    messaging_service_sid=route.messaging_service_sid, content_sid=template.content_sid,
+                    content_variables={k: render(v, **texts) for k, v in template.variables.items()}))
+        else:
+            queued += [outbox.add_outbound(session, lead_id=lead.id, kind="first_touch", to_address=lead.address,
+                                           body=text, dedupe_key=f"{turn}:{n}", from_address=route.from_address,
+                                           messaging_service_sid=route.messaging_service_sid)
+                       for n, text in enumerate(values.get("replies") or [])]
+        if lead.status == "new":
+            set_status(session, lead=lead, status="contacted")
+    return TurnResult(outbox_ids=[i for i in queued if i is not None])
+
+
+def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any]:
+    """The graph's state after ``turn``, running it only if it has not run yet."""
     config = {"configurable": {"thread_id": lead.thread_id}}
     saved = rt.graph.get_state(config).values
-    if saved.get("last_inbound_id") == message_id:
+    if saved.get("last_turn") == turn:
         return saved
     context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
-    return rt.graph.invoke({"inbound": body, "inbound_id": message_id}, config, context=context,
-                           durability="exit")
+    return rt.graph.invoke({"inbound": body, "turn": turn}, config, context=context, durability="exit")
 
 
-def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, values: dict[str, Any]) -> list[int]:
-    """Write a turn's results: outbox rows for replies and rep alerts, the lead's answers, score and status."""
+def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, values: dict[str, Any]) -> TurnResult:
+    """Write a turn's results: outbox rows for replies and rep alerts, the lead's answers, score and status,
+    and the cadence it enrolls in or stops."""
     lead = session.get(Lead, lead_id)
+    first_outcome = bool(values.get("outcome")) and lead.score_total is None
     route = reply_route(rt.settings, business_address=lead.business_address or "")
     queued = [
         outbox.add_outbound(session, lead_id=lead.id, kind="reply", to_address=lead.address, body=text,
@@ -97,10 +160,30 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
         for n, text in enumerate(values.get("replies") or [])
     ]
     if values.get("rep_alert"):
-        queued += _rep_alerts(session, rt, lead, values["rep_alert"])
+        queued += _rep_alerts(session, rt, lead, values["rep_alert"], hot=values["score"]["total"] >= rt.playbook.scoring.hot_at)
     _record_progress(session, rt.playbook, lead, values)
+    touch_ids = _follow_up(session, rt, lead, values["outcome"]) if first_outcome else []
     mark_processed(session, message_id=message_id)
-    return [i for i in queued if i is not None]
+    return TurnResult(outbox_ids=[i for i in queued if i is not None], touch_ids=touch_ids)
+
+
+def _replied(session: Session, lead: Lead, message: Message) -> None:
+    """Any message from the lead stops its cadence (STOP records its own reason) and wakes a dormant lead."""
+    if classify(message.body or "") == "opt_out":
+        return
+    enrollment.stop(session, lead, reason="replied")
+    if lead.status == "dormant":
+        set_status(session, lead=lead, status="contacted")
+
+
+def _follow_up(session: Session, rt: Runtime, lead: Lead, outcome: str) -> list[int]:
+    """On reaching an outcome: nurture and qualified-but-not-booked leads are enrolled; disqualified ones stop."""
+    if outcome == "disqualified":
+        enrollment.stop(session, lead, reason="not_serviceable")
+        return []
+    if lead.status in ("contacted", "qualified"):
+        return enrollment.enroll(session, rt, lead, why="qualified_not_booked" if outcome == "qualified" else "nurture")
+    return []
 
 
 def _compliance(session: Session, rt: Runtime, message: Message, lead: Lead) -> list[int] | None:
@@ -129,14 +212,21 @@ def _reply(session: Session, rt: Runtime, lead: Lead, message: Message, text: st
     return [row] if row else []
 
 
-def _rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str) -> list[int | None]:
+def _rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str, *, hot: bool) -> list[int | None]:
+    """Alert every rep; a HOT lead's call alert waits for the call window (in the lead's local time)."""
+    send_after = None
+    if hot:
+        now = utcnow()
+        opening = next_call_opening(now, lead.timezone or rt.playbook.business.timezone, rt.playbook.cadence.call_window)
+        lead.call_alert_at = opening
+        send_after = opening if opening > now else None
     ids = []
     for rep in rt.playbook.reps:
         route = business_route(rt.settings, channel=rep.channel)
         ids.append(outbox.add_outbound(
             session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel), body=text,
             dedupe_key=f"rep_alert:{lead.id}:{rep.phone}:qualified", from_address=route.from_address,
-            messaging_service_sid=route.messaging_service_sid))
+            messaging_service_sid=route.messaging_service_sid, send_after=send_after))
     return ids
 
 

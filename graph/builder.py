@@ -14,7 +14,7 @@ from graph.state import ConversationState, TurnInput
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """Compile the conversation graph.
 
-    One invocation is one turn: the prospect's message in (:class:`TurnInput`), the
+    One invocation is one turn: the prospect's message (or an empty start) in (:class:`TurnInput`), the
     turn's ``replies`` (and maybe a ``rep_alert``) out. State persists per thread in
     ``checkpointer``; invoke with ``durability="exit"`` so a turn is saved whole or not at all.
     """

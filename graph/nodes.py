@@ -24,7 +24,7 @@ MAX_REASKS_PER_QUESTION = 2
 
 def begin_turn(state: ConversationState) -> dict[str, Any]:
     """Start a turn: clear last turn's replies and set defaults on the first turn."""
-    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_inbound_id": state["inbound_id"]}
+    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"]}
     if "phase" not in state:
         update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {},
                    "disqualified": False, "score": None, "outcome": None}

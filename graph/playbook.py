@@ -150,6 +150,109 @@ class Rep(_Model):
         return to_e164(value)
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"30m"``, ``"1h"``, ``"3d"`` → seconds.
+
+    Raises:
+        ValueError: not a number followed by one of s, m, h, d.
+    """
+    match = DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 1h or 3d")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def parse_clock(text: str) -> tuple[int, int]:
+    """``"21:00"`` → (21, 0). Raises ValueError for anything else."""
+    match = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day like 08:00 or 21:30")
+    return int(match.group(1)), int(match.group(2))
+
+
+class TimeRange(_Model):
+    """A daily span in local time; ``start`` after ``end`` wraps past midnight (21:00–08:00)."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+
+class CallWindow(TimeRange):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+
+
+class Template(_Model):
+    """An approved WhatsApp content template: ``ContentSid`` (``HX…``) and its variables (placeholders allowed)."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
+    variables: dict[str, str] = {}
+
+
+class Step(_Model):
+    """One follow-up touch, ``after`` the lead's capture (scaled by CADENCE_SECONDS_PER_DAY)."""
+
+    id: Identifier
+    after: str
+    text: str
+    whatsapp_template: Template | None = None
+    """Sent instead of ``text`` on WhatsApp outside the 24-hour window; without one the step is skipped there."""
+
+    @field_validator("after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def after_s(self) -> float:
+        return parse_duration(self.after)
+
+
+class Cadence(_Model):
+    """Follow-up touches for leads that go quiet (the seeds' day 1, 3, 7, 14 and day-60 reactivation)."""
+
+    quiet_hours: TimeRange = TimeRange(start="21:00", end="08:00")
+    """No touch goes out in these hours of the lead's local time (TCPA: 8 am to 9 pm)."""
+    call_window: CallWindow = CallWindow(days=["mon", "tue", "wed", "thu", "fri"], start="09:00", end="18:00")
+    """When reps are alerted to call hot leads, in the lead's local time."""
+    stall_after: str = "1h"
+    """A lead silent this long mid-qualification is enrolled."""
+    first_touch_template: Template | None = None
+    """The business-initiated WhatsApp first touch (WhatsApp allows only templates outside the 24-hour window)."""
+    steps: list[Step] = []
+
+    @field_validator("stall_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Cadence:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids must be unique")
+        afters = [s.after_s for s in self.steps]
+        if afters != sorted(afters):
+            raise ValueError("steps must be in order of 'after'")
+        return self
+
+    @property
+    def stall_after_s(self) -> float:
+        return parse_duration(self.stall_after)
+
+
 class Playbook(_Model):
     """A validated playbook. Built by :func:`load_playbook`; immutable."""
 
@@ -159,6 +262,7 @@ class Playbook(_Model):
     scoring: Scoring
     outcomes: Outcomes
     reps: list[Rep] = Field(min_length=1)
+    cadence: Cadence = Cadence()
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -181,7 +285,22 @@ class Playbook(_Model):
         for name in ("qualified", "nurture", "disqualified"):
             outcome = getattr(self.outcomes, name)
             out += [(f"outcomes.{name}.message", outcome.message), (f"outcomes.{name}.already_text", outcome.already_text)]
+        for i, step in enumerate(self.cadence.steps):
+            out.append((f"cadence.steps.{i}.text", step.text))
+            if step.whatsapp_template:
+                out += [(f"cadence.steps.{i}.whatsapp_template.variables.{k}", v)
+                        for k, v in step.whatsapp_template.variables.items()]
+        if self.cadence.first_touch_template:
+            out += [(f"cadence.first_touch_template.variables.{k}", v)
+                    for k, v in self.cadence.first_touch_template.variables.items()]
         return out
+
+    def step(self, step_id: str) -> Step:
+        """The cadence step with this id. Raises KeyError when there is none."""
+        for step in self.cadence.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
 
     def question(self, question_id: str) -> Question:
         """The question with this id. Raises KeyError when there is none."""

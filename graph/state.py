@@ -15,18 +15,18 @@ class TurnInput(TypedDict):
     """What one inbound message puts into the graph."""
 
     inbound: str
-    """The prospect's text for this turn."""
-    inbound_id: int
-    """Id of the stored inbound message; a turn already run for this id is not run again."""
+    """The prospect's text for this turn ("" for a conversation the business starts)."""
+    turn: str
+    """What the turn answers: ``in:<message id>`` or ``start:<capture event id>``; a turn is run once per key."""
 
 
 class ConversationState(TypedDict, total=False):
     """The whole conversation as the graph sees it."""
 
     inbound: str
-    inbound_id: int
-    last_inbound_id: int
-    """Id of the last message whose turn completed; lets a retried job find its replies."""
+    turn: str
+    last_turn: str
+    """Key of the last completed turn; lets a retried job find its replies instead of running it twice."""
     phase: Phase
     question_index: int
     """Index of the question being asked (phase ``asking``)."""

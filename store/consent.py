@@ -7,16 +7,19 @@ from sqlalchemy.orm import Session
 from store.leads import leads_for_number, set_status, status_before_opt_out
 from store.outbox import cancel_pending
 from store.suppression import suppress, unsuppress
+from store.touches import cancel_owed
 
 
 def opt_out(session: Session, *, phone: str, keyword: str | None) -> int:
-    """STOP: suppress the number, mark its leads ``opted_out`` and cancel its pending sends.
+    """STOP: suppress the number, mark its leads ``opted_out``, stop their cadence and cancel pending sends.
 
     Applies to SMS and WhatsApp alike. Returns how many pending sends were cancelled.
     """
     suppress(session, address=phone, keyword=keyword)
     for lead in leads_for_number(session, phone=phone):
         set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
+        if cancel_owed(session, lead_id=lead.id) or lead.enrolled_at is not None:
+            lead.stop_reason = "opted_out"  # the seeds' stop condition
     return cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
 
 

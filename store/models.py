@@ -80,6 +80,14 @@ class Lead(Base):
     """When the first message to the lead was handed to Twilio (speed-to-lead)."""
     last_inbound_at: Mapped[datetime | None]
     """Last message from the lead (WhatsApp's 24-hour window counts from it)."""
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The lead's IANA zone, from the number (phonenumbers) or the business's; quiet hours follow it."""
+    stop_reason: Mapped[str | None] = mapped_column(String(16))
+    """Why the cadence stopped: booked, replied, not_serviceable, duplicate, opted_out, stale."""
+    enrolled_at: Mapped[datetime | None]
+    """When the lead was last enrolled in the follow-up cadence."""
+    call_alert_at: Mapped[datetime | None]
+    """When the rep's call alert for this hot lead goes (or went) out: now, or the next call-window opening."""
 
     messages: Mapped[list[Message]] = relationship(back_populates="lead", order_by="Message.id")
     activities: Mapped[list[Activity]] = relationship(back_populates="lead", order_by="Activity.id")
@@ -132,6 +140,8 @@ class Message(Base):
     outbox_state: Mapped[str | None] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    send_after: Mapped[datetime | None]
+    """Outbound: not before this time (a rep alert held for the call window)."""
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     status_at: Mapped[datetime | None]
@@ -170,6 +180,45 @@ class CaptureEvent(Base):
     service_type: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str | None] = mapped_column(String(64))
     contact_method: Mapped[str] = mapped_column(String(16))
+    duplicate: Mapped[bool] = mapped_column(default=False)
+    """The contact arrived while the phone already had an open lead: recorded, not messaged (stop ``duplicate``)."""
+
+
+TOUCH_RESULTS = ("sent", "delivered", "failed", "skipped_quiet_hours", "skipped_no_template", "cancelled")
+
+
+class Touch(Base):
+    """One scheduled follow-up: the seeds' recovery attempt. The database holds the whole schedule.
+
+    A row exists before its job is enqueued; ``(lead_id, step)`` is unique, so a step is
+    scheduled, and sent, at most once per lead. ``result`` is None while it is owed;
+    ``skipped_quiet_hours`` with a ``next_attempt_at`` while deferred; then final.
+    """
+
+    __tablename__ = "touches"
+    __table_args__ = (UniqueConstraint("lead_id", "step", name="uq_touches_lead_step"),
+                      Index("ix_touches_owed", "result", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))
+    attempt_number: Mapped[int]
+    """1 for the first step of the cadence, 2 for the second…"""
+    due_at: Mapped[datetime]
+    """Capture + the step's ``after`` (scaled)."""
+    next_attempt_at: Mapped[datetime | None]
+    """When it will be tried next (``due_at``, or the end of quiet hours); None once final."""
+    attempted_at: Mapped[datetime | None]
+    message_type: Mapped[str | None] = mapped_column(String(16))
+    """``sms``, ``whatsapp_text`` (inside the 24-hour window) or ``whatsapp_template``."""
+    result: Mapped[str | None] = mapped_column(String(24))
+    error_code: Mapped[int | None]
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    enqueued_at: Mapped[datetime | None]
+    """When its job was last put in Redis (the reconciler re-enqueues it if Redis lost it)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lead: Mapped[Lead] = relationship()
 
 
 class Suppression(Base):

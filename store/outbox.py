@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,8 +34,10 @@ def add_outbound(
     session: Session, *, lead_id: int | None, kind: str, to_address: str, body: str | None,
     dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
     content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
+    send_after: datetime | None = None,
 ) -> int | None:
-    """Queue a message for sending; returns its id, or None when ``dedupe_key`` was already queued.
+    """Queue a message for sending (not before ``send_after``, UTC); returns its id, or None when
+    ``dedupe_key`` was already queued.
 
     The unique ``dedupe_key`` makes re-running the code that queued it harmless.
     """
@@ -43,7 +45,7 @@ def add_outbound(
         return None
     row = Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
                   from_address=from_address, messaging_service_sid=messaging_service_sid,
-                  content_sid=content_sid, content_variables=content_variables,
+                  content_sid=content_sid, content_variables=content_variables, send_after=send_after,
                   dedupe_key=dedupe_key, outbox_state="pending")
     try:
         with session.begin_nested():
@@ -54,10 +56,12 @@ def add_outbound(
 
 
 def claim(session: Session, *, message_id: int) -> bool:
-    """Take a pending row for sending; True for exactly one caller, False if it was not pending."""
+    """Take a pending, due row for sending; True for exactly one caller, False if it was not pending or not due."""
+    now = utcnow()
     result = session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.outbox_state == "pending")
+        .where(Message.id == message_id, Message.outbox_state == "pending",
+               or_(Message.send_after.is_(None), Message.send_after <= now))
         .values(outbox_state="claimed", claimed_at=utcnow(), attempts=Message.attempts + 1)
     )
     return result.rowcount == 1
@@ -127,7 +131,7 @@ def pending_ids(session: Session, *, older_than: datetime | None = None, limit: 
     """Ids of pending rows (oldest first), for the reconciler to re-enqueue."""
     query = select(Message.id).where(Message.outbox_state == "pending")
     if older_than is not None:
-        query = query.where(Message.created_at < older_than)
+        query = query.where(func.coalesce(Message.send_after, Message.created_at) < older_than)
     return list(session.scalars(query.order_by(Message.id).limit(limit)))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,14 +23,16 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from redis import Redis
 from rq import Worker
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from bot.sandbox import create_sandbox, serve_in_thread
 from cadence.redis_conn import connect
+from graph.playbook import _Yaml12Loader
 from settings import Settings
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -37,6 +40,7 @@ from store.migrate import upgrade
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+API_TOKEN = "test-api-token"
 SMS_FROM = "+15005550006"
 WHATSAPP_FROM = "whatsapp:+14155238886"
 REP_PHONE = "+13035550143"
@@ -59,19 +63,46 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: floa
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def fresh_database(tmp_dir: Path, suffix: str = "") -> str:
+    """A migrated, empty database: a SQLite file, or on the Postgres server ``DATABASE_URL`` names
+    (``suffix`` makes a separate database there, created if missing)."""
     url = os.environ.get("DATABASE_URL")
-    if url and not url.startswith("sqlite"):
+    if not url or url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_dir / f'leadline{suffix}.db'}"
+    else:
+        if suffix:
+            base = make_url(url)
+            admin = make_engine(url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                name = f"{base.database}{suffix}"
+                if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            url = base.set(database=name).render_as_string(hide_password=False)
         engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'leadline.db'}"
     upgrade(url)
     return url
+
+
+def make_playbook(tmp_dir: Path, **cadence: Any) -> Path:
+    """The example playbook with the call window always open (tests must not depend on the weekday),
+    and ``cadence`` keys overridden."""
+    data = yaml.load((ROOT / "playbook.yaml").read_text(), Loader=_Yaml12Loader)
+    data["cadence"]["call_window"] = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                      "start": "00:00", "end": "23:59"}
+    data["cadence"].update(cadence)
+    path = tmp_dir / f"playbook-{secrets.token_hex(4)}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database(tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture(scope="session")
@@ -101,14 +132,22 @@ def sandbox(web_port: int) -> Iterator[Any]:
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str, sandbox: Any, web_port: int) -> Settings:
+def stack_settings(*, database_url: str, redis_url: str, sandbox_url: str, web_port: int, playbook: Path,
+                   **overrides: Any) -> Settings:
     return Settings(
-        _env_file=None, database_url=database_url, redis_url=redis_url, playbook=ROOT / "playbook.yaml",
+        _env_file=None, database_url=database_url, redis_url=redis_url, playbook=playbook,
         public_base_url=f"http://127.0.0.1:{web_port}", twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox.url, twilio_sms_from=SMS_FROM,
+        twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox_url, twilio_sms_from=SMS_FROM,
         twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, reconcile_grace_s=1.0, log_level="INFO",
+        api_token=API_TOKEN, **overrides,
     )
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, sandbox: Any, web_port: int,
+             tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return stack_settings(database_url=database_url, redis_url=redis_url, sandbox_url=sandbox.url, web_port=web_port,
+                          playbook=make_playbook(tmp_path_factory.mktemp("playbook")))
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -159,7 +198,8 @@ def worker(settings: Settings, web: str, redis_conn: Redis, tmp_path_factory: py
     """One real worker process for the session; yields its log file."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     proc = start_worker(settings, log_path)
-    wait_for(lambda: Worker.all(connection=redis_conn) or proc.poll() is not None, timeout=60, what="worker start")
+    wait_for(lambda: any(settings.queue_name in w.queue_names() for w in Worker.all(connection=redis_conn))
+             or proc.poll() is not None, timeout=60, what="worker start")
     if proc.poll() is not None:
         pytest.fail(f"worker exited at start:\n{log_path.read_text()}")
     yield log_path
@@ -172,6 +212,38 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(database_url)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+class Stack:
+    """A whole Leadline on loopback: its sandbox, web app, worker, database and queue."""
+
+    def __init__(self, tmp_dir: Path, *, database_url: str, redis_url: str, playbook: Path, **overrides: Any):
+        self.web_port = free_port()
+        self.sandbox = create_sandbox(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                                      webhook_url=f"http://127.0.0.1:{self.web_port}/twilio/messages")
+        self._sandbox_server, self.sandbox.url = serve_in_thread(self.sandbox)
+        self.settings = stack_settings(database_url=database_url, redis_url=redis_url, sandbox_url=self.sandbox.url,
+                                       web_port=self.web_port, playbook=playbook, **overrides)
+        self.app = create_app(self.settings)
+        self._web_server, self.url = serve_in_thread(self.app, port=self.web_port)
+        self.runtime = self.app.extensions["leadline"]
+        self.sessions = self.runtime.sessions
+        self.log_path = tmp_dir / "worker.log"
+        self.worker = start_worker(self.settings, self.log_path)
+        wait_for(lambda: any(self.settings.queue_name in w.queue_names() for w in Worker.all(connection=self.runtime.redis))
+                 or self.worker.poll() is not None, timeout=60, what="worker start")
+        if self.worker.poll() is not None:
+            pytest.fail(f"worker exited at start:\n{self.log_path.read_text()}")
+
+    def restart_worker(self) -> None:
+        stop_worker(self.worker)
+        self.worker = start_worker(self.settings, self.log_path)
+
+    def close(self) -> None:
+        stop_worker(self.worker)
+        self._web_server.shutdown()
+        self._sandbox_server.shutdown()
+        self.runtime.close()
 
 
 _numbers = itertools.count(1000)

@@ -25,7 +25,7 @@ def talk(tmp_path):
 
     def say(text: str, *, thread: str = "sms:+17205550100", name: str | None = "Ann", inbound_id: int | None = None):
         ctx = TurnContext(playbook=PB, phone=thread.split(":")[1], name=name, lead_ref="lead-7")
-        return graph.invoke({"inbound": text, "inbound_id": inbound_id or next(ids)},
+        return graph.invoke({"inbound": text, "turn": f"in:{inbound_id or next(ids)}"},
                             {"configurable": {"thread_id": thread}}, context=ctx, durability="exit")
 
     say.graph = graph

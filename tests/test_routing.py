@@ -23,7 +23,7 @@ def test_replies_go_through_the_messaging_service_when_one_is_set(settings, sand
         with rt.sessions.begin() as s:
             inbound = store_inbound(s, from_address=number, to_address="+15005550007", message_sid=new_sid(),
                                     body="hi", profile_name=None, media=None, received_at=utcnow())
-        for outbox_id in handle_inbound(rt, inbound):
+        for outbox_id in handle_inbound(rt, inbound).outbox_ids:
             deliver(rt, outbox_id)
         sent = messages_to(sandbox, number)
         assert len(sent) == 2
@@ -42,7 +42,7 @@ def test_replies_go_from_the_number_the_prospect_wrote_to(settings, sandbox, pho
         with rt.sessions.begin() as s:
             inbound = store_inbound(s, from_address=number, to_address="+15005550007", message_sid=new_sid(),
                                     body="hi", profile_name=None, media=None, received_at=utcnow())
-        for outbox_id in handle_inbound(rt, inbound):
+        for outbox_id in handle_inbound(rt, inbound).outbox_ids:
             deliver(rt, outbox_id)
         # +15005550007 is not TWILIO_SMS_FROM: the reply comes from the number the prospect wrote to
         assert {m["from"] for m in messages_to(sandbox, number)} == {"+15005550007"}

@@ -1,0 +1,132 @@
+"""Enrolling a lead in the follow-up cadence, stopping it, and putting due touches in Redis.
+
+Enrolment: a lead silent mid-qualification for ``stall_after`` (found by the reconciler),
+one that ends in nurture, and one qualified but not booked. Steps count from the lead's
+capture. Stop conditions (the seeds' contract) are recorded on the lead: booked, replied,
+not_serviceable, duplicate, opted_out, stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from rq import Queue, Retry
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from cadence.clock import scaled
+from cadence.runtime import Runtime
+from store import touches
+from store.leads import add_activity
+from store.models import CaptureEvent, Lead, utcnow
+
+log = logging.getLogger(__name__)
+
+STOP_REASONS = ("booked", "replied", "not_serviceable", "duplicate", "opted_out", "stale")
+REACTIVATION_AFTER_DAYS = 30
+"""A step this many days or more after capture (or named ``reactivation…``) goes only to dormant leads."""
+
+
+def is_reactivation(step_id: str, after_s: float) -> bool:
+    """Whether a step is the dormant-lead reactivation (the seeds' "Day 60+")."""
+    return step_id.startswith("reactivation") or after_s >= REACTIVATION_AFTER_DAYS * 86400
+
+
+def captured_at(session: Session, lead: Lead) -> datetime:
+    """When the lead was last captured (its newest non-duplicate capture event, else its creation)."""
+    latest = session.scalar(select(CaptureEvent.received_at).where(
+        CaptureEvent.lead_id == lead.id, CaptureEvent.duplicate.is_(False)).order_by(CaptureEvent.id.desc()).limit(1))
+    return latest or lead.created_at
+
+
+def enroll(session: Session, rt: Runtime, lead: Lead, *, why: str, now: datetime | None = None) -> list[int]:
+    """Schedule the playbook's steps for ``lead`` (those still in the future); returns the owed touch ids."""
+    now = now or utcnow()
+    start = captured_at(session, lead)
+    per_day = rt.settings.cadence_seconds_per_day
+    steps = [(s.id, start + scaled(s.after_s, per_day)) for s in rt.playbook.cadence.steps]
+    owed = touches.schedule(session, lead_id=lead.id, steps=steps, now=now)
+    lead.enrolled_at, lead.stop_reason = now, None
+    add_activity(session, lead_id=lead.id, kind="enrolled", why=why, touches=len(owed))
+    return owed
+
+
+def stop(session: Session, lead: Lead, *, reason: str) -> int:
+    """Cancel every owed touch and record why; returns how many were cancelled.
+
+    Raises:
+        ValueError: ``reason`` is not one of ``STOP_REASONS``.
+    """
+    if reason not in STOP_REASONS:
+        raise ValueError(f"unknown stop reason {reason!r}")
+    cancelled = touches.cancel_owed(session, lead_id=lead.id)
+    if cancelled or (lead.enrolled_at is not None and lead.stop_reason is None):
+        lead.stop_reason = reason
+        add_activity(session, lead_id=lead.id, kind="cadence_stopped", reason=reason, cancelled=cancelled)
+    return cancelled
+
+
+def enroll_stalled(rt: Runtime, *, limit: int = 1000) -> list[int]:
+    """Enroll leads silent mid-qualification for ``stall_after`` (scaled); returns their owed touch ids.
+
+    Mid-qualification: new or contacted, not yet scored, cadence not stopped for good. A
+    lead that replied after an earlier enrolment and went quiet again is enrolled again.
+    """
+    now = utcnow()
+    cutoff = now - scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
+    last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
+    with rt.sessions.begin() as session:
+        stalled = session.scalars(
+            select(Lead).where(
+                Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None),
+                or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
+                or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
+                last_heard <= cutoff,
+            ).order_by(Lead.id).limit(limit)
+        ).all()
+        owed = []
+        for lead in stalled:
+            owed += enroll(session, rt, lead, why="stalled", now=now)
+    return owed
+
+
+def enqueue_touch(queue: Queue, touch_id: int, when: datetime) -> None:
+    """Put touch ``touch_id``'s job in Redis, to run at ``when`` (UTC).
+
+    The job id is fixed per touch, so enqueuing again replaces rather than duplicates a
+    scheduled job; results are not kept (Redis holds only what is due next).
+    """
+    kwargs = dict(job_id=f"touch-{touch_id}", result_ttl=0, failure_ttl=86400,
+                  retry=Retry(max=5, interval=[2, 10, 30, 120, 600]), description="touch")
+    if when <= utcnow():
+        queue.enqueue("cadence.jobs.run_touch", touch_id, **kwargs)
+    else:
+        queue.enqueue_at(when, "cadence.jobs.run_touch", touch_id, **kwargs)
+
+
+def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
+    """Enqueue owed touches due within TOUCH_HORIZON_S (and overdue ones whose job was lost).
+
+    With ``touch_ids``, only those (just scheduled); without, every such touch (the
+    reconciler's sweep). Returns how many were enqueued.
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=rt.settings.touch_horizon_s)
+    overdue = now - timedelta(seconds=rt.settings.reconcile_grace_s)
+    with rt.sessions.begin() as session:
+        rows = touches.to_enqueue(session, until=until, overdue_before=overdue)
+        if touch_ids is not None:
+            wanted = set(touch_ids)
+            rows = [r for r in rows if r[0] in wanted]
+        lost = [r for r in rows if r[1] < overdue]
+        if lost:  # overdue and owed: enqueue again only if Redis no longer has the job
+            with rt.redis.pipeline() as pipe:
+                for touch_id, _ in lost:
+                    pipe.exists(f"rq:job:touch-{touch_id}")
+                alive = {touch_id for (touch_id, _), exists in zip(lost, pipe.execute()) if exists}
+            rows = [r for r in rows if r[0] not in alive]
+        for touch_id, when in rows:
+            enqueue_touch(rt.queue, touch_id, when)
+        touches.mark_enqueued(session, touch_ids=[r[0] for r in rows], at=now)
+    return len(rows)

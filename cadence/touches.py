@@ -1,0 +1,149 @@
+"""Running one touch: re-check the lead, respect its clock, pick the WhatsApp message type, queue the send.
+
+Everything is re-read from the database when the job runs, so a reply, booking or STOP
+committed at any time before wins; and the send itself goes through the outbox, which
+re-checks the opt-out once more right before the Twilio call.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from enum import Enum
+
+from sqlalchemy.orm import Session
+
+from cadence.clock import quiet_until, whatsapp_window_open
+from cadence.delivery import Delivery, deliver
+from cadence.enrollment import enqueue_touch, is_reactivation
+from cadence.routing import business_route
+from cadence.runtime import Runtime
+from graph.playbook import Step
+from graph.texts import placeholders_for, render
+from store import outbox
+from store.leads import add_activity, set_status
+from store.models import Lead, Touch, utcnow
+from store.suppression import is_suppressed
+
+log = logging.getLogger(__name__)
+
+EARLY_TOLERANCE = timedelta(seconds=0.05)
+"""A touch job may start this much before ``next_attempt_at`` (clock skew between machines)."""
+CLOSED_STATUSES = frozenset({"opted_out", "booked", "disqualified", "lost"})
+
+
+class TouchRun(str, Enum):
+    """What running a touch job did."""
+
+    SENT = "sent"
+    QUEUED = "queued"
+    """The send is in the outbox but Twilio was not reached; it will be retried."""
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    NOT_DUE = "not_due"
+    DONE = "done"
+    """Nothing owed (already sent, cancelled, or gone)."""
+
+
+def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
+    """Run touch ``touch_id`` if it is owed and due; safe to run any number of times."""
+    now = utcnow()
+    with rt.sessions.begin() as session:
+        touch = session.get(Touch, touch_id, with_for_update=True)
+        if touch is None or touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None:
+            return TouchRun.DONE
+        if touch.next_attempt_at is None:
+            return TouchRun.DONE
+        if touch.next_attempt_at - EARLY_TOLERANCE > now:
+            enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
+            return TouchRun.NOT_DUE
+        lead = touch.lead
+        outcome, message_id = _prepare(session, rt, touch, lead, now)
+    if outcome is TouchRun.DEFERRED:
+        with rt.sessions.begin() as session:
+            touch = session.get(Touch, touch_id)
+            if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
+                enqueue_touch(rt.queue, touch_id, touch.next_attempt_at)
+                touch.enqueued_at = now
+            else:
+                touch.enqueued_at = None  # the reconciler enqueues it when it comes within the horizon
+    if message_id is None:
+        return outcome
+    delivered = deliver(rt, message_id)
+    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
+
+
+def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime) -> tuple[TouchRun, int | None]:
+    """Decide the touch's fate in the job's transaction; returns the outbox id when a send was queued."""
+    pb = rt.playbook
+    try:
+        step = pb.step(touch.step)
+    except KeyError:
+        return _finish(session, touch, "cancelled", f"step {touch.step!r} is no longer in the playbook"), None
+    reason = _stopped(session, lead, step)
+    if reason:
+        return _finish(session, touch, "cancelled", reason), None
+    quiet = quiet_until(now, lead.timezone or pb.business.timezone, pb.cadence.quiet_hours)
+    if quiet is not None:
+        touch.result, touch.attempted_at, touch.next_attempt_at = "skipped_quiet_hours", now, quiet
+        add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, result="skipped_quiet_hours",
+                     until=quiet.isoformat())
+        return TouchRun.DEFERRED, None
+    texts = placeholders_for(pb, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
+                             answers=lead.answers or {})
+    body, content_sid, variables = render(step.text, **texts), None, None
+    if lead.channel == "whatsapp":
+        if whatsapp_window_open(lead.last_inbound_at, now):
+            touch.message_type = "whatsapp_text"
+        elif step.whatsapp_template is not None:
+            touch.message_type = "whatsapp_template"
+            content_sid = step.whatsapp_template.content_sid
+            variables = {k: render(v, **texts) for k, v in step.whatsapp_template.variables.items()}
+        else:
+            touch.message_type = None
+            return _finish(session, touch, "skipped_no_template",
+                           "outside WhatsApp's 24-hour window and the step has no template"), None
+    else:
+        touch.message_type = "sms"
+    route = business_route(rt.settings, channel=lead.channel)
+    message_id = outbox.add_outbound(
+        session, lead_id=lead.id, kind="touch", to_address=lead.address, body=body, dedupe_key=f"touch:{touch.id}",
+        from_address=route.from_address, messaging_service_sid=route.messaging_service_sid,
+        content_sid=content_sid, content_variables=variables)
+    touch.message_id, touch.attempted_at, touch.next_attempt_at = message_id, now, None
+    touch.result = None
+    add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, message_id=message_id,
+                 message_type=touch.message_type)
+    _after_send(session, rt, lead, step)
+    return TouchRun.SENT, message_id
+
+
+def _stopped(session: Session, lead: Lead, step: Step) -> str | None:
+    """Why this touch must not go, or None."""
+    if lead.stop_reason:
+        return f"cadence stopped: {lead.stop_reason}"
+    if lead.status in CLOSED_STATUSES:
+        return f"lead is {lead.status}"
+    if is_suppressed(session, address=lead.address):
+        return "opted out"
+    if is_reactivation(step.id, step.after_s) and lead.status != "dormant":
+        return "reactivation goes only to dormant leads"
+    return None
+
+
+def _after_send(session: Session, rt: Runtime, lead: Lead, step: Step) -> None:
+    """After the last regular step the lead is dormant; after the last step of all, the cadence is stale."""
+    steps = rt.playbook.cadence.steps
+    regular = [s for s in steps if not is_reactivation(s.id, s.after_s)]
+    if regular and step.id == regular[-1].id and lead.status in ("new", "contacted", "qualified"):
+        set_status(session, lead=lead, status="dormant")
+    if step.id == steps[-1].id:
+        lead.stop_reason = "stale"
+        add_activity(session, lead_id=lead.id, kind="cadence_stopped", reason="stale", cancelled=0)
+
+
+def _finish(session: Session, touch: Touch, result: str, why: str) -> TouchRun:
+    touch.result, touch.next_attempt_at, touch.attempted_at = result, None, utcnow()
+    add_activity(session, lead_id=touch.lead_id, kind="touch", step=touch.step, result=result, why=why)
+    return TouchRun.SKIPPED if result.startswith("skipped") else TouchRun.CANCELLED

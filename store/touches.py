@@ -1,0 +1,102 @@
+"""Touches: the follow-up schedule, one row per (lead, step), owned by the database.
+
+A touch is *owed* while ``result`` is None or ``skipped_quiet_hours`` and ``next_attempt_at``
+is set; it is *in flight* once its outbox message exists (``message_id``); its final
+``result`` follows that message (sent, delivered, failed) or says why it never went
+(skipped_no_template, cancelled).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from store.models import Message, Touch
+
+OWED = or_(Touch.result.is_(None), Touch.result == "skipped_quiet_hours")
+
+
+def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]], now: datetime) -> list[int]:
+    """Create (or revive, when cancelled) a touch for each ``(step id, due_at)`` still in the future.
+
+    Steps already sent, failed or skipped for want of a template are never scheduled again.
+    Returns the ids of the touches now owed.
+    """
+    existing = {t.step: t for t in session.scalars(select(Touch).where(Touch.lead_id == lead_id))}
+    owed = []
+    for number, (step, due_at) in enumerate(steps, start=1):
+        touch = existing.get(step)
+        if touch is not None and touch.result not in (None, "skipped_quiet_hours", "cancelled"):
+            continue
+        if due_at <= now and (touch is None or touch.result == "cancelled"):
+            continue  # its day has passed: a late "day 1" is worse than none
+        if touch is None:
+            touch = Touch(lead_id=lead_id, step=step, attempt_number=number, due_at=due_at)
+            session.add(touch)
+        touch.result, touch.next_attempt_at, touch.enqueued_at = None, max(due_at, touch.next_attempt_at or due_at), None
+        touch.message_id = None
+        owed.append(touch)
+    session.flush()
+    return [t.id for t in owed]
+
+
+def cancel_owed(session: Session, *, lead_id: int) -> int:
+    """Cancel every touch the lead is still owed; returns how many."""
+    result = session.execute(
+        update(Touch).where(Touch.lead_id == lead_id, Touch.message_id.is_(None), OWED)
+        .values(result="cancelled", next_attempt_at=None)
+    )
+    return result.rowcount
+
+
+def owed_count(session: Session, *, lead_id: int) -> int:
+    """How many touches the lead is still owed (not yet handed to the outbox)."""
+    return len(session.scalars(select(Touch.id).where(Touch.lead_id == lead_id, Touch.message_id.is_(None), OWED,
+                                                      Touch.next_attempt_at.is_not(None))).all())
+
+
+def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
+    """Owed touches the queue should hold: due before ``until`` and never enqueued, or overdue.
+
+    Returns ``(touch id, next_attempt_at)`` pairs, soonest first.
+    """
+    rows = session.execute(
+        select(Touch.id, Touch.next_attempt_at)
+        .where(OWED, Touch.message_id.is_(None), Touch.next_attempt_at.is_not(None), Touch.next_attempt_at <= until,
+               or_(Touch.enqueued_at.is_(None), Touch.next_attempt_at < overdue_before))
+        .order_by(Touch.next_attempt_at).limit(limit)
+    )
+    return [(r.id, r.next_attempt_at) for r in rows]
+
+
+def mark_enqueued(session: Session, *, touch_ids: list[int], at: datetime) -> None:
+    """Record that these touches' jobs are in Redis."""
+    if touch_ids:
+        session.execute(update(Touch).where(Touch.id.in_(touch_ids)).values(enqueued_at=at))
+
+
+def record_message_outcome(session: Session, *, message_id: int, result: str, error_code: int | None = None) -> None:
+    """Carry an outbox message's fate to its touch: sent, delivered, failed (with code) or cancelled.
+
+    A touch's result only moves forward (sent → delivered / failed).
+    """
+    allowed = {"sent": (None,), "cancelled": (None,), "delivered": (None, "sent"), "failed": (None, "sent")}[result]
+    condition = or_(*(Touch.result.is_(None) if r is None else Touch.result == r for r in allowed))
+    values: dict = {"result": result}
+    if error_code is not None:
+        values["error_code"] = error_code
+    session.execute(update(Touch).where(Touch.message_id == message_id, condition).values(**values))
+
+
+def record_status_outcome(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> None:
+    """Carry a status callback (delivered, failed, undelivered) to the touch whose message it is."""
+    result = {"delivered": "delivered", "read": "delivered", "failed": "failed", "undelivered": "failed"}.get(status)
+    if result is None:
+        return
+    message_id = session.scalar(select(Message.id).where(Message.twilio_sid == twilio_sid))
+    if message_id is not None:
+        record_message_outcome(session, message_id=message_id, result=result, error_code=error_code)
+
+

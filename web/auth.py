@@ -1,0 +1,32 @@
+"""Bearer-token checks for the JSON APIs."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any, Callable
+
+from flask import current_app, jsonify, request
+
+
+def bearer(setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a view: 401 unless ``Authorization: Bearer <token>`` matches the named setting.
+
+    An unset token refuses every request: an API without a secret is closed, not open.
+    """
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            secret = getattr(current_app.extensions["leadline"].settings, setting)
+            given = request.headers.get("Authorization", "")
+            if secret is None or not given.startswith("Bearer ") or not hmac.compare_digest(
+                    given[7:].encode(), secret.get_secret_value().encode()):
+                answer = jsonify({"error": "missing or wrong bearer token"})
+                answer.headers["WWW-Authenticate"] = "Bearer"
+                return answer, 401
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
