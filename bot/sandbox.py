@@ -51,6 +51,8 @@ class SandboxState:
     opted_out: set[str] = field(default_factory=set)
     whatsapp_last_inbound: dict[str, float] = field(default_factory=dict)
     clock_offset_s: float = 0.0
+    faults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per recipient: ``{"status", "code", "count", "latency_s"}`` injected into message creation."""
 
     def now(self) -> float:
         return time.time() + self.clock_offset_s
@@ -155,8 +157,16 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
         number = to.removeprefix("whatsapp:")
         if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if latency_s:
-            time.sleep(latency_s)
+        with state.lock:
+            fault = state.faults.get(to)
+            injected = None
+            if fault and fault.get("count", 0) > 0:
+                fault["count"] -= 1
+                injected = (fault["status"], fault["code"])
+        if latency_s or (fault and fault.get("latency_s")):
+            time.sleep(latency_s + (fault or {}).get("latency_s", 0))
+        if injected:
+            return twilio_error(injected[0], injected[1], f"injected fault {injected[1]}")
         failure = None
         with state.lock:
             whatsapp = to.startswith("whatsapp:")
@@ -250,6 +260,16 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
         with state.lock:
             state.opted_out.add(request.form.get("Phone", ""))
         return jsonify({"opted_out": sorted(state.opted_out)})
+
+    @app.post("/sandbox/faults")
+    def inject_fault() -> Any:
+        """Make creating messages to ``To`` fail ``Count`` times with ``Status``/``Code``, or take ``LatencyS`` longer."""
+        with state.lock:
+            state.faults[request.form["To"]] = {
+                "status": int(request.form.get("Status", 500)), "code": int(request.form.get("Code", 20500)),
+                "count": int(request.form.get("Count", 0)), "latency_s": float(request.form.get("LatencyS", 0)),
+            }
+            return jsonify(state.faults[request.form["To"]])
 
     @app.post("/sandbox/clock")
     def clock() -> Any:

@@ -7,7 +7,9 @@ committed at any point before that wins (a STOP racing a send cancels it).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -102,3 +104,47 @@ def _retry(rt: Runtime, message_id: int, error: str) -> Delivery:
     with rt.sessions.begin() as session:
         outbox.release(session, message_id=message_id, error_message=error)
     return Delivery.RETRY
+
+
+def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
+    """Settle sends a dead worker left claimed, by asking Twilio whether the message exists.
+
+    Twilio's REST API has no idempotency key, so the only safe retry is one that first
+    looks: a message to the same address with the same body, created since the claim,
+    means it went (recorded as sent); none means it did not (released, sent again once).
+    Where Twilio cannot be asked, the row waits for the next pass.
+    """
+    cutoff = utcnow() - timedelta(seconds=rt.settings.stale_claim_after_s)
+    counts = {"found_sent": 0, "released": 0}
+    with rt.sessions() as session:
+        rows = [(m.id, m.to_address, m.body, m.content_sid, m.claimed_at)
+                for m in outbox.stale_claims(session, claimed_before=cutoff)]
+    for message_id, to, body, content_sid, claimed_at in rows:
+        try:
+            found = _find_at_twilio(rt, to=to, body=body, template=content_sid is not None, since=claimed_at)
+        except Exception:  # Twilio unreachable or refusing: look again next pass
+            log.warning("could not look up stale send %s at Twilio", message_id, exc_info=True)
+            continue
+        with rt.sessions.begin() as session:
+            if found is not None:
+                outbox.mark_sent(session, message_id=message_id, twilio_sid=found.sid, status=found.status,
+                                 from_address=found.from_)
+                touches.record_message_outcome(session, message_id=message_id, result="sent")
+                touches.record_status_outcome(session, twilio_sid=found.sid, status=found.status,
+                                              error_code=found.error_code)
+                counts["found_sent"] += 1
+            else:
+                outbox.release(session, message_id=message_id, error_message="worker stopped before Twilio had it")
+                counts["released"] += 1
+    return counts
+
+
+def _find_at_twilio(rt: Runtime, *, to: str, body: str | None, template: bool, since: datetime) -> Any:
+    """The outbound message to ``to`` created since ``since`` with this body (any body for a template)."""
+    earliest = since - timedelta(seconds=5)
+    for message in rt.sender.client.messages.list(to=to, date_sent_after=earliest, limit=50):
+        if message.direction == "inbound" or message.date_created is None or message.date_created < earliest:
+            continue
+        if template or message.body == body:
+            return message
+    return None

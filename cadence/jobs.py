@@ -101,10 +101,19 @@ def _enqueue_held(rt: runtime.Runtime, outbox_id: int) -> None:
 
 
 def run_touch(touch_id: int) -> str:
-    """Job: run one follow-up touch (see :func:`cadence.touches.run_touch`)."""
+    """Job: run one follow-up touch (see :func:`cadence.touches.run_touch`); a send Twilio could not take yet
+    is queued again."""
+    from cadence.touches import TouchRun
     from cadence.touches import run_touch as run
+    from store.models import Touch
 
-    return run(runtime.current(), touch_id).value
+    rt = runtime.current()
+    result = run(rt, touch_id)
+    if result is TouchRun.QUEUED:
+        with rt.sessions() as session:
+            message_id = session.get(Touch, touch_id).message_id
+        enqueue_delivery(rt.queue, message_id, delay_s=RETRY_DELAYS_S[0])
+    return result.value
 
 
 def send_message(message_id: int) -> str:

@@ -4,7 +4,8 @@ Run by every worker at start and then periodically (one at a time, under a Redis
 it re-enqueues what the database says is owed: turns for inbound messages not yet
 processed, sends for outbox rows still pending, follow-up touches coming due (Redis holds
 only the next ``TOUCH_HORIZON_S``), and it enrolls leads that went quiet mid-qualification.
-It also resolves sends a dead worker left half-done.
+It also settles sends a dead worker left half-done, by asking Twilio
+(:func:`cadence.delivery.resolve_stale_claims`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from datetime import timedelta
 
 from cadence import enrollment
+from cadence.delivery import resolve_stale_claims
 from cadence.jobs import enqueue_delivery, enqueue_turns
 from cadence.runtime import Runtime
 from store import outbox
@@ -26,8 +28,8 @@ def reconcile(rt: Runtime) -> dict[str, int]:
     """One pass; returns counts of re-enqueued turns and sends and of stale claims closed."""
     now = utcnow()
     grace = timedelta(seconds=rt.settings.reconcile_grace_s)
+    stale = resolve_stale_claims(rt)
     with rt.sessions.begin() as session:
-        stale = outbox.fail_stale_claims(session, claimed_before=now - outbox.STALE_CLAIM_AFTER)
         senders = pending_senders(session, older_than=now - grace)
         pending = outbox.pending_ids(session, older_than=now - grace)
     for sender in senders:
@@ -36,7 +38,7 @@ def reconcile(rt: Runtime) -> dict[str, int]:
         enqueue_delivery(rt.queue, message_id)
     stalled = enrollment.enroll_stalled(rt)
     touches = enrollment.dispatch(rt)
-    counts = {"conversations": len(senders), "sends": len(pending), "stale_claims": stale,
+    counts = {"conversations": len(senders), "sends": len(pending), **stale,
               "enrolled_touches": len(stalled), "touches_enqueued": touches}
     if any(counts.values()):
         log.info("reconciler re-enqueued %s", counts)

@@ -102,8 +102,10 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
             variables = {k: render(v, **texts) for k, v in step.whatsapp_template.variables.items()}
         else:
             touch.message_type = None
-            return _finish(session, touch, "skipped_no_template",
-                           "outside WhatsApp's 24-hour window and the step has no template"), None
+            skipped = _finish(session, touch, "skipped_no_template",
+                              "outside WhatsApp's 24-hour window and the step has no template")
+            _after_step(session, rt, lead, step)
+            return skipped, None
     else:
         touch.message_type = "sms"
     route = business_route(rt.settings, channel=lead.channel)
@@ -115,7 +117,7 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
     touch.result = None
     add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, message_id=message_id,
                  message_type=touch.message_type)
-    _after_send(session, rt, lead, step)
+    _after_step(session, rt, lead, step)
     return TouchRun.SENT, message_id
 
 
@@ -132,8 +134,8 @@ def _stopped(session: Session, lead: Lead, step: Step) -> str | None:
     return None
 
 
-def _after_send(session: Session, rt: Runtime, lead: Lead, step: Step) -> None:
-    """After the last regular step the lead is dormant; after the last step of all, the cadence is stale."""
+def _after_step(session: Session, rt: Runtime, lead: Lead, step: Step) -> None:
+    """After the last regular step (sent or skipped) the lead is dormant; after the last step of all, stale."""
     steps = rt.playbook.cadence.steps
     regular = [s for s in steps if not is_reactivation(s.id, s.after_s)]
     if regular and step.id == regular[-1].id and lead.status in ("new", "contacted", "qualified"):

@@ -16,11 +16,12 @@ def opt_out(session: Session, *, phone: str, keyword: str | None) -> int:
     Applies to SMS and WhatsApp alike. Returns how many pending sends were cancelled.
     """
     suppress(session, address=phone, keyword=keyword)
+    cancelled = cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
     for lead in leads_for_number(session, phone=phone):
         set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
         if cancel_owed(session, lead_id=lead.id) or lead.enrolled_at is not None:
             lead.stop_reason = "opted_out"  # the seeds' stop condition
-    return cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
+    return cancelled
 
 
 def opt_in(session: Session, *, phone: str) -> bool:

@@ -209,7 +209,7 @@ class Touch(Base):
     next_attempt_at: Mapped[datetime | None]
     """When it will be tried next (``due_at``, or the end of quiet hours); None once final."""
     attempted_at: Mapped[datetime | None]
-    message_type: Mapped[str | None] = mapped_column(String(16))
+    message_type: Mapped[str | None] = mapped_column(String(24))
     """``sms``, ``whatsapp_text`` (inside the 24-hour window) or ``whatsapp_template``."""
     result: Mapped[str | None] = mapped_column(String(24))
     error_code: Mapped[int | None]

@@ -135,18 +135,8 @@ def pending_ids(session: Session, *, older_than: datetime | None = None, limit: 
     return list(session.scalars(query.order_by(Message.id).limit(limit)))
 
 
-def fail_stale_claims(session: Session, *, claimed_before: datetime) -> int:
-    """Mark rows claimed before ``claimed_before`` as failed: a worker died mid-send.
-
-    Twilio may or may not have the message, and its REST API has no idempotency key, so
-    the safe side is never to send again: at most once, with the doubt recorded.
-    """
-    result = session.execute(
-        update(Message).where(Message.outbox_state == "claimed", Message.claimed_at < claimed_before)
-        .values(outbox_state="failed", status="failed", error_message="worker stopped mid-send; not retried")
-    )
-    return result.rowcount
-
-
-STALE_CLAIM_AFTER = timedelta(minutes=5)
-"""A claim older than this belongs to a dead worker (sends take seconds, the job timeout is minutes)."""
+def stale_claims(session: Session, *, claimed_before: datetime, limit: int = 100) -> list[Message]:
+    """Rows claimed before ``claimed_before`` and never recorded: their worker died mid-send."""
+    return list(session.scalars(
+        select(Message).where(Message.outbox_state == "claimed", Message.claimed_at < claimed_before)
+        .order_by(Message.id).limit(limit)))

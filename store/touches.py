@@ -43,9 +43,10 @@ def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]
 
 
 def cancel_owed(session: Session, *, lead_id: int) -> int:
-    """Cancel every touch the lead is still owed; returns how many."""
+    """Cancel every touch the lead is still owed, and those whose send was cancelled in flight; returns how many."""
+    cancelled_send = Touch.message_id.in_(select(Message.id).where(Message.outbox_state == "cancelled"))
     result = session.execute(
-        update(Touch).where(Touch.lead_id == lead_id, Touch.message_id.is_(None), OWED)
+        update(Touch).where(Touch.lead_id == lead_id, OWED, or_(Touch.message_id.is_(None), cancelled_send))
         .values(result="cancelled", next_attempt_at=None)
     )
     return result.rowcount

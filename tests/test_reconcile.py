@@ -32,20 +32,37 @@ def test_a_message_stored_while_redis_lost_its_job_is_still_answered(runtime, wo
     assert replies[0].startswith("Hi! Thanks for reaching out")
 
 
-def test_a_send_left_claimed_by_a_dead_worker_is_failed_not_resent(runtime, sandbox, phone):
-    number = phone()
+def claimed_long_ago(runtime, number: str, body: str) -> int:
     with runtime.sessions.begin() as s:
-        row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="half-sent",
+        row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body=body,
                                   dedupe_key=f"stale:{number}", from_address=SMS_FROM)
         assert outbox.claim(s, message_id=row)
         s.get(Message, row).claimed_at = utcnow() - timedelta(hours=1)
+    return row
+
+
+def test_a_send_claimed_by_a_dead_worker_before_twilio_had_it_goes_out_once(runtime, sandbox, phone):
+    number = phone()
+    row = claimed_long_ago(runtime, number, "half-sent")
     counts = reconcile(runtime)
-    assert counts["stale_claims"] >= 1
+    assert counts["released"] >= 1
+    p = Prospect(sandbox, number)
+    assert p.wait_for_replies(1, timeout=20) == ["half-sent"]
+    reconcile(runtime)
+    p.assert_no_more(1)
     with runtime.sessions() as s:
-        failed = s.get(Message, row)
-        assert (failed.outbox_state, failed.status) == ("failed", "failed")
-        assert "not retried" in failed.error_message
-    assert Prospect(sandbox, number).received() == []
+        assert s.get(Message, row).outbox_state == "sent"
+
+
+def test_a_send_claimed_by_a_dead_worker_after_twilio_had_it_is_recorded_not_repeated(runtime, sandbox, phone):
+    number = phone()
+    row = claimed_long_ago(runtime, number, "already there")
+    at_twilio = runtime.sender.client.messages.create(to=number, from_=SMS_FROM, body="already there")  # the lost answer
+    counts = reconcile(runtime)
+    assert counts["found_sent"] >= 1
+    with runtime.sessions() as s:
+        assert (s.get(Message, row).outbox_state, s.get(Message, row).twilio_sid) == ("sent", at_twilio.sid)
+    Prospect(sandbox, number).assert_no_more(1)
 
 
 def test_a_pending_send_whose_job_was_lost_goes_out_once(runtime, worker, sandbox, phone):

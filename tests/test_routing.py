@@ -10,7 +10,7 @@ from cadence.runtime import build_runtime
 from cadence.turns import handle_inbound
 from store.inbound import store_inbound
 from store.models import Message, utcnow
-from tests.conftest import messages_to
+from tests.conftest import SMS_FROM, messages_to
 
 SERVICE = "MG" + "5" * 32
 
@@ -46,5 +46,45 @@ def test_replies_go_from_the_number_the_prospect_wrote_to(settings, sandbox, pho
             deliver(rt, outbox_id)
         # +15005550007 is not TWILIO_SMS_FROM: the reply comes from the number the prospect wrote to
         assert {m["from"] for m in messages_to(sandbox, number)} == {"+15005550007"}
+    finally:
+        rt.close()
+
+
+def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, phone, tmp_path):
+    """Outside the call window (in the lead's local time) the rep's HOT alert is held for the next opening."""
+    from datetime import datetime, timezone as tz
+    from zoneinfo import ZoneInfo
+
+    from cadence.clock import next_call_opening
+    from cadence.delivery import Delivery
+    from graph.playbook import WEEKDAYS
+    from store.models import Lead
+    from tests.conftest import REP_PHONE, make_playbook
+
+    today = WEEKDAYS[datetime.now(tz.utc).astimezone(ZoneInfo("America/Denver")).weekday()]
+    other_days = [d for d in WEEKDAYS if d != today]
+    playbook = make_playbook(tmp_path)
+    text = playbook.read_text().replace("days:\n    - mon\n    - tue\n    - wed\n    - thu\n    - fri\n    - sat\n    - sun",
+                                        "days: [" + ", ".join(other_days) + "]")
+    playbook.write_text(text)
+    rt = build_runtime(settings.model_copy(update={"playbook": playbook, "queue_name": "callwindow-test"}))
+    try:
+        assert today not in rt.playbook.cadence.call_window.days
+        number = phone()
+        alerts_before = len(messages_to(sandbox, REP_PHONE))
+        for body in ("hi", "2", "asap", "80203", "yes"):
+            with rt.sessions.begin() as s:
+                inbound = store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body=body,
+                                        profile_name=None, media=None, received_at=utcnow())
+            results = [deliver(rt, i) for i in handle_inbound(rt, inbound).outbox_ids]
+        assert results[-1] is Delivery.SKIPPED  # the held alert: claimed by nobody before its time
+        with rt.sessions() as s:
+            lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
+            alert = s.scalars(select(Message).where(Message.lead_id == lead.id, Message.kind == "rep_alert")).one()
+        expected = next_call_opening(utcnow(), "America/Denver", rt.playbook.cadence.call_window)
+        assert lead.call_alert_at == alert.send_after
+        assert abs((alert.send_after - expected).total_seconds()) < 5 and alert.send_after > utcnow()
+        assert alert.outbox_state == "pending"
+        assert len(messages_to(sandbox, REP_PHONE)) == alerts_before
     finally:
         rt.close()

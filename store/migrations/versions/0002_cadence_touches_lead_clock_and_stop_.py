@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('due_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempted_at', store.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('message_type', sa.String(length=16), nullable=True),
+    sa.Column('message_type', sa.String(length=24), nullable=True),
     sa.Column('result', sa.String(length=24), nullable=True),
     sa.Column('error_code', sa.Integer(), nullable=True),
     sa.Column('message_id', sa.Integer(), nullable=True),
