@@ -8,9 +8,11 @@ re-checks the opt-out once more right before the Twilio call.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from enum import Enum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadence.clock import quiet_until, whatsapp_window_open
@@ -27,8 +29,9 @@ from store.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
 
-EARLY_TOLERANCE = timedelta(seconds=0.05)
-"""A touch job may start this much before ``next_attempt_at`` (clock skew between machines)."""
+EARLY_WAIT = timedelta(seconds=1.5)
+"""RQ's scheduler keeps ``enqueue_at`` times in whole seconds (``calendar.timegm``), so a touch job can be
+released up to a second early; a job that early waits out the rest rather than send before its time."""
 CLOSED_STATUSES = frozenset({"opted_out", "booked", "disqualified", "lost"})
 
 
@@ -47,7 +50,11 @@ class TouchRun(str, Enum):
 
 
 def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
-    """Run touch ``touch_id`` if it is owed and due; safe to run any number of times."""
+    """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times."""
+    with rt.sessions() as session:
+        due = session.scalar(select(Touch.next_attempt_at).where(Touch.id == touch_id))
+    if due is not None and 0 < (due - utcnow()).total_seconds() <= EARLY_WAIT.total_seconds():
+        time.sleep((due - utcnow()).total_seconds())
     now = utcnow()
     with rt.sessions.begin() as session:
         touch = session.get(Touch, touch_id, with_for_update=True)
@@ -55,7 +62,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
             return TouchRun.DONE
         if touch.next_attempt_at is None:
             return TouchRun.DONE
-        if touch.next_attempt_at - EARLY_TOLERANCE > now:
+        if touch.next_attempt_at > now:
             enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
             return TouchRun.NOT_DUE
         lead = touch.lead
