@@ -23,8 +23,9 @@ serve: install  ## run web + worker for real traffic, no chat
 test: install  ## the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install  ## benchmarks; prints a table
+bench: install  ## benchmarks; prints tables and writes bench/results.json
 	$(PY) bench/webhook_ack.py
+	$(PY) bench/cadence.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="WhatsApp profile name to send")
     parser.add_argument("--whatsapp", action="store_true", help="chat over WhatsApp instead of SMS")
     parser.add_argument("--serve", action="store_true", help="only serve (no chat), until Ctrl-C")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="after the last line, keep showing what the bot sends for this many seconds")
     args = parser.parse_args(argv)
 
     cfg = LauncherSettings()
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                         http_client=RebasedHttpClient(sandbox_url, timeout=10))
         prospect = f"whatsapp:{args.phone}" if args.whatsapp else args.phone
         business = SANDBOX_WHATSAPP_FROM if args.whatsapp else SANDBOX_SMS_FROM
-        run(ChatSession(client, sandbox_url, prospect=prospect, business=business, profile_name=args.name))
+        run(ChatSession(client, sandbox_url, prospect=prospect, business=business, profile_name=args.name),
+            linger_s=args.linger)
         return 0
     except KeyboardInterrupt:
         return 0

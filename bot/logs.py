@@ -28,3 +28,5 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # The twilio SDK logs every request's headers at INFO; keep its warnings only.
+    logging.getLogger("twilio.http_client").setLevel(max(logging.WARNING, root.level))

@@ -67,7 +67,7 @@ def stop(session: Session, lead: Lead, *, reason: str) -> int:
     return cancelled
 
 
-def enroll_stalled(rt: Runtime, *, limit: int = 1000) -> list[int]:
+def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int = 1000) -> list[int]:
     """Enroll leads silent mid-qualification for ``stall_after`` (scaled); returns their owed touch ids.
 
     Mid-qualification: new or contacted, not yet scored, cadence not stopped for good. A
@@ -76,15 +76,16 @@ def enroll_stalled(rt: Runtime, *, limit: int = 1000) -> list[int]:
     now = utcnow()
     cutoff = now - scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
     last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
+    query = select(Lead).where(
+        Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None),
+        or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
+        or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
+        last_heard <= cutoff,
+    )
+    if lead_ids is not None:
+        query = query.where(Lead.id.in_(lead_ids))
     with rt.sessions.begin() as session:
-        stalled = session.scalars(
-            select(Lead).where(
-                Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None),
-                or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
-                or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
-                last_heard <= cutoff,
-            ).order_by(Lead.id).limit(limit)
-        ).all()
+        stalled = session.scalars(query.order_by(Lead.id).limit(limit)).all()
         owed = []
         for lead in stalled:
             owed += enroll(session, rt, lead, why="stalled", now=now)

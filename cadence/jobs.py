@@ -67,7 +67,31 @@ def process_conversation(sender: str) -> int:
         send_all(rt, turn.outbox_ids)
         if turn.touch_ids:
             dispatch(rt, turn.touch_ids)
+        if turn.awaiting_lead is not None:
+            enqueue_stall_check(rt, turn.awaiting_lead)
         turns += 1
+
+
+def enqueue_stall_check(rt: runtime.Runtime, lead_id: int) -> None:
+    """Look again when ``stall_after`` (scaled) has passed: is the lead still silent mid-qualification?
+
+    One job per lead (a later turn replaces it); 1 s is added because RQ schedules in whole
+    seconds. The reconciler's sweep finds any stall this misses.
+    """
+    from cadence.clock import scaled
+
+    delay = scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day) + timedelta(seconds=1)
+    rt.queue.enqueue_in(delay, "cadence.jobs.check_stall", lead_id, job_id=f"stall-{lead_id}", result_ttl=0,
+                        description="stall check")
+
+
+def check_stall(lead_id: int) -> int:
+    """Job: enrol the lead if it is still silent mid-qualification; returns the touches queued."""
+    from cadence.enrollment import enroll_stalled
+
+    rt = runtime.current()
+    owed = enroll_stalled(rt, lead_ids=[lead_id])
+    return dispatch(rt, owed) if owed else 0
 
 
 def start_conversation(lead_id: int, capture_id: int) -> int:
@@ -77,6 +101,8 @@ def start_conversation(lead_id: int, capture_id: int) -> int:
     rt = runtime.current()
     turn = start(rt, lead_id=lead_id, capture_id=capture_id)
     send_all(rt, turn.outbox_ids)
+    if turn.awaiting_lead is not None:
+        enqueue_stall_check(rt, turn.awaiting_lead)
     return len(turn.outbox_ids)
 
 

@@ -31,6 +31,9 @@ def embedded_redis_url(path: Path) -> str:
     return f"unix://{_embedded[key].socket_file}"
 
 
-def connect(redis_url: str | None, embedded_path: Path) -> Redis:
-    """A Redis client for ``redis_url`` (TLS with ``rediss://``, passwords in the URL), or the embedded one."""
-    return Redis.from_url(redis_url or embedded_redis_url(embedded_path))
+def connect(redis_url: str | None, embedded_path: Path, **options: object) -> Redis:
+    """A Redis client for ``redis_url`` (TLS with ``rediss://``, passwords in the URL), or the embedded one.
+
+    ``options`` go to ``Redis.from_url`` (redis-py's default ``socket_timeout`` is 5 s).
+    """
+    return Redis.from_url(redis_url or embedded_redis_url(embedded_path), **options)

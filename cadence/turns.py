@@ -44,6 +44,8 @@ class TurnResult:
 
     outbox_ids: list[int] = field(default_factory=list)
     touch_ids: list[int] = field(default_factory=list)
+    awaiting_lead: int | None = None
+    """The lead, when the turn left its qualification open (a stall check is due after ``stall_after``)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
                        for n, text in enumerate(values.get("replies") or [])]
         if lead.status == "new":
             set_status(session, lead=lead, status="contacted")
-    return TurnResult(outbox_ids=[i for i in queued if i is not None])
+    return TurnResult(outbox_ids=[i for i in queued if i is not None], awaiting_lead=lead_id)
 
 
 def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any]:
@@ -164,7 +166,9 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
     _record_progress(session, rt.playbook, lead, values)
     touch_ids = _follow_up(session, rt, lead, values["outcome"]) if first_outcome else []
     mark_processed(session, message_id=message_id)
-    return TurnResult(outbox_ids=[i for i in queued if i is not None], touch_ids=touch_ids)
+    still_open = values.get("phase") == "asking" and lead.status in ("new", "contacted")
+    return TurnResult(outbox_ids=[i for i in queued if i is not None], touch_ids=touch_ids,
+                      awaiting_lead=lead.id if still_open else None)
 
 
 def _replied(session: Session, lead: Lead, message: Message) -> None:

@@ -11,12 +11,13 @@ import sys
 import threading
 
 from pydantic import ValidationError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.logs import configure_logging
 from cadence import runtime
 from cadence.reconcile import reconcile_forever
+from cadence.redis_conn import connect
 from graph.playbook import PlaybookError
 from settings import Settings
 
@@ -34,7 +35,12 @@ def main() -> int:
     rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
     stop = threading.Event()
     threading.Thread(target=reconcile_forever, args=(rt, stop), name="reconciler", daemon=True).start()
-    worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer)
+    # The worker blocks on BLPOP for minutes; redis-py 8's default 5 s socket_timeout would break that
+    # read every 5 s (and RQ backs off after each). A connection of its own, with no timeout set, lets
+    # RQ give it one longer than its dequeue timeout.
+    blocking = connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
+    queue = Queue(settings.queue_name, connection=blocking, serializer=JSONSerializer)
+    worker = SimpleWorker([queue], connection=blocking, serializer=JSONSerializer)
     try:
         worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     finally:

@@ -21,17 +21,24 @@ OWED = or_(Touch.result.is_(None), Touch.result == "skipped_quiet_hours")
 def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]], now: datetime) -> list[int]:
     """Create (or revive, when cancelled) a touch for each ``(step id, due_at)`` still in the future.
 
-    Steps already sent, failed or skipped for want of a template are never scheduled again.
+    Of the steps whose day has already passed and were never scheduled, only the most
+    recent is scheduled, for now (a lead enrolled late catches up with one touch, not a
+    burst); steps cancelled by a reply stay cancelled once past. Steps already sent,
+    failed or skipped for want of a template are never scheduled again.
     Returns the ids of the touches now owed.
     """
     existing = {t.step: t for t in session.scalars(select(Touch).where(Touch.lead_id == lead_id))}
+    missed = [step for step, due_at in steps if due_at <= now and step not in existing]
+    catch_up = missed[-1] if missed else None
     owed = []
     for number, (step, due_at) in enumerate(steps, start=1):
         touch = existing.get(step)
         if touch is not None and touch.result not in (None, "skipped_quiet_hours", "cancelled"):
             continue
-        if due_at <= now and (touch is None or touch.result == "cancelled"):
-            continue  # its day has passed: a late "day 1" is worse than none
+        if step == catch_up:
+            due_at = now
+        elif due_at <= now and (touch is None or touch.result == "cancelled"):
+            continue  # its day has passed
         if touch is None:
             touch = Touch(lead_id=lead_id, step=step, attempt_number=number, due_at=due_at)
             session.add(touch)
