@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,29 +38,13 @@ from cadence.enrollment import dispatch, enroll  # noqa: E402
 from cadence.redis_conn import embedded_redis_url  # noqa: E402
 from cadence.runtime import build_runtime  # noqa: E402
 from settings import Settings  # noqa: E402
-from store.db import make_engine  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
+from bench.common import fresh_database, percentile, wait_healthy  # noqa: E402
+from bench.common import procfile as load_procfile  # noqa: E402
 from store.models import Lead, Message, Touch, utcnow  # noqa: E402
 
 ACCOUNT_SID = "AC" + "d4" * 16
 SMS_FROM = "+15005550006"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def fresh_database(work: Path) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url or url.startswith("sqlite"):
-        return f"sqlite:///{work / 'cadence-bench.db'}"
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
 
 
 def add_leads(rt, count: int, *, first: int, created_at, spread: timedelta = timedelta(0)) -> list[int]:
@@ -105,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadline-cadence-bench-"))
-    database_url = fresh_database(work)
+    database_url = fresh_database(work, "cadence-bench")
     upgrade(database_url)
     redis_url = os.environ.get("REDIS_URL") or embedded_redis_url(work / "redis.db")
     token = secrets.token_hex(16)
@@ -127,8 +111,7 @@ def main() -> int:
                         twilio_api_base_url=sandbox_url, twilio_sms_from=SMS_FROM, log_level="WARNING")
     rt = build_runtime(settings)
     rt.redis.flushdb()
-    procfile = {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
-                for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line}
+    procfile = load_procfile()
     procs = [subprocess.Popen([sys.executable, "-m", "bot.sandbox", "--port", str(port + 1000), "--account-sid",
                                ACCOUNT_SID, "--auth-token", token], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
@@ -187,14 +170,14 @@ def main() -> int:
         rows = sent_touches(rt, spread)
         late = [(r.sent_at - r.due_at).total_seconds() for r in rows]
         report["lateness"] = {"touches": len(rows), "p50_s": round(statistics.median(late), 3),
-                              "p90_s": round(pct(late, 90), 3), "p99_s": round(pct(late, 99), 3),
+                              "p90_s": round(percentile(late, 90), 3), "p99_s": round(percentile(late, 99), 3),
                               "max_s": round(max(late), 3), "early": sum(1 for x in late if x < 0)}
 
         # 4. T+0: POST /leads → first touch at the sandbox.
         with (work / "web.log").open("ab") as log:
             procs.append(subprocess.Popen(["sh", "-c", f"exec {procfile['web']}"], env=env, cwd=work,
                                           stdout=log, stderr=subprocess.STDOUT))
-        _wait(f"{public}/healthz", log=work / "web.log")
+        wait_healthy(f"{public}/healthz", log=work / "web.log")
         asked: dict[str, float] = {}
         for i in range(args.first_touches):
             number = f"+1720{7_000_000 + i:07d}"
@@ -209,7 +192,7 @@ def main() -> int:
                 first_seen.setdefault(m["to"], m["created"])
         t0 = [first_seen[n] - asked[n] for n in asked if n in first_seen]
         report["first_touch"] = {"leads": len(asked), "reached_twilio": len(t0), "p50_s": round(statistics.median(t0), 3),
-                                 "p99_s": round(pct(t0, 99), 3), "target_p99_s": 5}
+                                 "p99_s": round(percentile(t0, 99), 3), "target_p99_s": 5}
     finally:
         for proc in procs:
             proc.terminate()
@@ -234,18 +217,6 @@ def main() -> int:
     print(f"  first touch (POST /leads -> Twilio): p50 {ft['p50_s']} s, p99 {ft['p99_s']} s "
           f"({ft['reached_twilio']}/{ft['leads']}), target p99 <= 5 s")
     return 0
-
-
-def _wait(url: str, timeout_s: float = 60, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up" + (f":\n{log.read_text()[-3000:]}" if log else ""))
 
 
 if __name__ == "__main__":

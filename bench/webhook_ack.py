@@ -35,14 +35,11 @@ sys.path.insert(0, str(ROOT))
 from bot.sandbox import new_sid  # noqa: E402
 from cadence.redis_conn import embedded_redis_url  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
+from bench.common import fresh_database, percentile, wait_healthy  # noqa: E402
+from bench.common import procfile as load_procfile  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b2" * 16
 SMS_FROM = "+15005550006"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def signed_requests(url: str, token: str, count: int, prefix: int) -> list[tuple[dict, str]]:
@@ -92,18 +89,8 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadline-bench-"))
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
+    database_url = fresh_database(work, "bench")
     redis_url = os.environ.get("REDIS_URL") or embedded_redis_url(work / "redis.db")
-    if not database_url.startswith("sqlite"):
-        from sqlalchemy import text
-
-        from store.db import make_engine
-
-        engine = make_engine(database_url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
     upgrade(database_url)
     token = secrets.token_hex(16)
     port = 18000 + secrets.randbelow(1000)
@@ -120,15 +107,14 @@ def main() -> int:
         "WEB_CONCURRENCY": str(args.web_workers), "PORT": str(port),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-    procfile = {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
-                for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line}
+    procfile = load_procfile()
     web = subprocess.Popen(["sh", "-c", f"exec {procfile['web']}"], env=env, cwd=work,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"{public}/twilio/messages"
     results: dict[str, dict] = {}
     worker = None
     try:
-        _wait(f"{public}/healthz")
+        wait_healthy(f"{public}/healthz")
         fire(url, signed_requests(url, token, 200, 899), rate=200, threads=16)  # warm-up
         idle = fire(url, signed_requests(url, token, args.count, 720), args.rate, threads=16)
         results["idle"] = _summary(idle)
@@ -163,18 +149,6 @@ def main() -> int:
 def _summary(latencies: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(latencies), 2), "p90_ms": round(percentile(latencies, 90), 2),
             "p99_ms": round(percentile(latencies, 99), 2), "max_ms": round(max(latencies), 2), "n": len(latencies)}
-
-
-def _wait(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.sandbox import new_sid
-from cadence.delivery import deliver
+from cadence.delivery import Delivery, deliver
 from cadence.runtime import build_runtime
 from cadence.turns import handle_inbound
 from store.inbound import store_inbound
@@ -15,16 +15,20 @@ from tests.conftest import SMS_FROM, messages_to
 SERVICE = "MG" + "5" * 32
 
 
+def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[Delivery]:
+    """One inbound message through a turn, in process; the sends' results."""
+    with rt.sessions.begin() as s:
+        inbound = store_inbound(s, from_address=number, to_address=to, message_sid=new_sid(), body=body,
+                                profile_name=None, media=None, received_at=utcnow())
+    return [deliver(rt, i) for i in handle_inbound(rt, inbound).outbox_ids]
+
+
 def test_replies_go_through_the_messaging_service_when_one_is_set(settings, sandbox, phone):
     rt = build_runtime(settings.model_copy(update={"twilio_messaging_service_sid": SERVICE,
                                                    "queue_name": "routing-test"}))
     try:
         number = phone()
-        with rt.sessions.begin() as s:
-            inbound = store_inbound(s, from_address=number, to_address="+15005550007", message_sid=new_sid(),
-                                    body="hi", profile_name=None, media=None, received_at=utcnow())
-        for outbox_id in handle_inbound(rt, inbound).outbox_ids:
-            deliver(rt, outbox_id)
+        say(rt, number, "hi")
         sent = messages_to(sandbox, number)
         assert len(sent) == 2
         assert all(m["messaging_service_sid"] == SERVICE and m["from"] is None for m in sent)
@@ -39,11 +43,7 @@ def test_replies_go_from_the_number_the_prospect_wrote_to(settings, sandbox, pho
     rt = build_runtime(settings.model_copy(update={"queue_name": "routing-test"}))
     try:
         number = phone()
-        with rt.sessions.begin() as s:
-            inbound = store_inbound(s, from_address=number, to_address="+15005550007", message_sid=new_sid(),
-                                    body="hi", profile_name=None, media=None, received_at=utcnow())
-        for outbox_id in handle_inbound(rt, inbound).outbox_ids:
-            deliver(rt, outbox_id)
+        say(rt, number, "hi")
         # +15005550007 is not TWILIO_SMS_FROM: the reply comes from the number the prospect wrote to
         assert {m["from"] for m in messages_to(sandbox, number)} == {"+15005550007"}
     finally:
@@ -56,7 +56,6 @@ def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, pho
     from zoneinfo import ZoneInfo
 
     from cadence.clock import next_call_opening
-    from cadence.delivery import Delivery
     from graph.playbook import WEEKDAYS
     from store.models import Lead
     from tests.conftest import REP_PHONE, make_playbook
@@ -73,10 +72,7 @@ def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, pho
         number = phone()
         alerts_before = len(messages_to(sandbox, REP_PHONE))
         for body in ("hi", "2", "asap", "80203", "yes"):
-            with rt.sessions.begin() as s:
-                inbound = store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body=body,
-                                        profile_name=None, media=None, received_at=utcnow())
-            results = [deliver(rt, i) for i in handle_inbound(rt, inbound).outbox_ids]
+            results = say(rt, number, body, to=SMS_FROM)
         assert results[-1] is Delivery.SKIPPED  # the held alert: claimed by nobody before its time
         with rt.sessions() as s:
             lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
