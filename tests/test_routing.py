@@ -84,3 +84,34 @@ def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, pho
         assert len(messages_to(sandbox, REP_PHONE)) == alerts_before
     finally:
         rt.close()
+
+
+def test_a_booking_stops_the_cadence_and_any_owed_touch(settings, phone):
+    """Issue 4's booking signals (Calendly, the dashboard) end in enrollment.stop(reason='booked'):
+    every owed touch is cancelled, and a touch job that runs anyway sends nothing."""
+    from cadence import enrollment
+    from cadence.touches import TouchRun, run_touch
+    from store.leads import set_status
+    from store.models import Lead, Touch
+
+    rt = build_runtime(settings.model_copy(update={"queue_name": "booking-test"}))
+    try:
+        number = phone()
+        say(rt, number, "hi")
+        with rt.sessions.begin() as s:
+            lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
+            owed = enrollment.enroll(s, rt, lead, why="stalled")
+            assert len(owed) == 5
+        with rt.sessions.begin() as s:
+            lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
+            set_status(s, lead=lead, status="booked")
+            assert enrollment.stop(s, lead, reason="booked") == 5
+        with rt.sessions.begin() as s:  # a job Redis still held runs anyway
+            s.get(Touch, owed[0]).result, s.get(Touch, owed[0]).next_attempt_at = None, utcnow()
+        assert run_touch(rt, owed[0]) is TouchRun.CANCELLED
+        with rt.sessions() as s:
+            lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
+            assert lead.stop_reason == "booked"
+            assert [t.result for t in s.scalars(select(Touch).where(Touch.lead_id == lead.id))] == ["cancelled"] * 5
+    finally:
+        rt.close()
