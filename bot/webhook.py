@@ -73,8 +73,8 @@ def status() -> tuple[str, int]:
     code = int(error_code) if error_code and error_code.isdigit() else None
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
-        recipient = outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
+        outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
         touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
-        if recipient is not None and code in SUPPRESSING_ERRORS:
-            consent.opt_out(session, phone=recipient.removeprefix("whatsapp:"), keyword=None)
+        if code in SUPPRESSING_ERRORS and (to := outbox.recipient(session, twilio_sid=sid)) is not None:
+            consent.opt_out(session, phone=to.removeprefix("whatsapp:"), keyword=None)
     return "", 204

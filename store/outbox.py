@@ -111,12 +111,10 @@ def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) ->
     return result.rowcount
 
 
-def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> str | None:
+def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> None:
     """Apply a status callback in one statement; the status only moves forward.
 
-    Returns the message's recipient address, or None for an unknown sid. A callback that
-    arrives late (``sent`` after ``delivered``) changes nothing, but its error code, if
-    any, is still returned to the caller through the recipient for opt-out handling.
+    A callback that arrives late (``sent`` after ``delivered``) or for an unknown sid changes nothing.
     """
     rank = STATUS_RANK.get(status, 0)
     current = case(STATUS_RANK, value=Message.status, else_=0)
@@ -124,6 +122,10 @@ def record_status(session: Session, *, twilio_sid: str, status: str, error_code:
     if error_code is not None:
         values["error_code"] = error_code
     session.execute(update(Message).where(Message.twilio_sid == twilio_sid, current < rank).values(**values))
+
+
+def recipient(session: Session, *, twilio_sid: str) -> str | None:
+    """The address a message went to, by MessageSid; None for an unknown sid."""
     return session.scalar(select(Message.to_address).where(Message.twilio_sid == twilio_sid))
 
 

@@ -99,12 +99,20 @@ def record_message_outcome(session: Session, *, message_id: int, result: str, er
 
 
 def record_status_outcome(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> None:
-    """Carry a status callback (delivered, failed, undelivered) to the touch whose message it is."""
+    """Carry a final status callback (delivered, read, failed, undelivered) to the touch whose message it is.
+
+    One UPDATE; other statuses (queued, sent…) cost nothing.
+    """
     result = {"delivered": "delivered", "read": "delivered", "failed": "failed", "undelivered": "failed"}.get(status)
     if result is None:
         return
-    message_id = session.scalar(select(Message.id).where(Message.twilio_sid == twilio_sid))
-    if message_id is not None:
-        record_message_outcome(session, message_id=message_id, result=result, error_code=error_code)
+    values: dict = {"result": result}
+    if error_code is not None:
+        values["error_code"] = error_code
+    session.execute(
+        update(Touch)
+        .where(Touch.message_id == select(Message.id).where(Message.twilio_sid == twilio_sid).scalar_subquery(),
+               or_(Touch.result.is_(None), Touch.result == "sent"))
+        .values(**values))
 
 
