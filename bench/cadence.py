@@ -159,11 +159,9 @@ def main() -> int:
                               "all_sent_after_due_s": round((sent_at[-1] - due).total_seconds(), 2)}
 
         # 3. Lateness: touches due over the next 20 s, the worker running.
-        start = utcnow() + timedelta(seconds=5)
-        spread = []
-        for i in range(args.spread):
-            due = start + timedelta(seconds=20 * i / args.spread)
-            spread += add_leads(rt, 1, first=6_000_000 + i, created_at=due - timedelta(days=1))
+        start = utcnow() + timedelta(seconds=5 + args.spread / 300)  # after enrolment: none due before it
+        spread = add_leads(rt, args.spread, first=6_000_000, created_at=start - timedelta(days=1),
+                           spread=timedelta(seconds=-20))  # day 1 due evenly over 20 s from ``start``
         enroll_all(rt, spread)
         dispatch(rt)
         time.sleep(30)
