@@ -52,10 +52,11 @@ def add_leads(rt, count: int, *, first: int, created_at, spread: timedelta = tim
     rows = [{"phone": f"+1720{first + i:07d}", "channel": "sms", "source": "bench", "status": "contacted",
              "answers": {}, "created_at": created_at - spread * i / count, "updated_at": created_at,
              "timezone": "America/Denver"} for i in range(count)]
+    ids: list[int] = []
     with rt.sessions.begin() as session:
         for start in range(0, count, 5000):
-            session.execute(insert(Lead), rows[start:start + 5000])
-        return list(session.scalars(select(Lead.id).where(Lead.phone.in_([r["phone"] for r in rows]))))
+            ids += session.scalars(insert(Lead).returning(Lead.id), rows[start:start + 5000]).all()
+    return ids
 
 
 def enroll_all(rt, lead_ids: list[int]) -> float:
