@@ -13,7 +13,7 @@ one wins; a row is handed to Twilio at most once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
