@@ -168,9 +168,10 @@ def main() -> int:
         time.sleep(30)
         rows = sent_touches(rt, spread)
         late = [(r.sent_at - r.due_at).total_seconds() for r in rows]
-        report["lateness"] = {"touches": len(rows), "p50_s": round(statistics.median(late), 3),
-                              "p90_s": round(percentile(late, 90), 3), "p99_s": round(percentile(late, 99), 3),
-                              "max_s": round(max(late), 3), "early": sum(1 for x in late if x < 0)}
+        report["lateness"] = {"touches": len(rows), "early": sum(1 for x in late if x < 0),
+                              **({"p50_s": round(statistics.median(late), 3), "p90_s": round(percentile(late, 90), 3),
+                                  "p99_s": round(percentile(late, 99), 3), "max_s": round(max(late), 3)} if late else
+                                 {"p50_s": None, "p90_s": None, "p99_s": None, "max_s": None})}
 
         # 4. T+0: POST /leads → first touch at the sandbox.
         with (work / "web.log").open("ab") as log:
@@ -190,8 +191,9 @@ def main() -> int:
             if m["to"] in asked and m["direction"] == "outbound-api":
                 first_seen.setdefault(m["to"], m["created"])
         t0 = [first_seen[n] - asked[n] for n in asked if n in first_seen]
-        report["first_touch"] = {"leads": len(asked), "reached_twilio": len(t0), "p50_s": round(statistics.median(t0), 3),
-                                 "p99_s": round(percentile(t0, 99), 3), "target_p99_s": 5}
+        report["first_touch"] = {"leads": len(asked), "reached_twilio": len(t0), "target_p99_s": 5,
+                                 "p50_s": round(statistics.median(t0), 3) if t0 else None,
+                                 "p99_s": round(percentile(t0, 99), 3) if t0 else None}
     finally:
         for proc in procs:
             proc.terminate()
