@@ -59,12 +59,6 @@ def cancel_owed(session: Session, *, lead_id: int) -> int:
     return result.rowcount
 
 
-def owed_count(session: Session, *, lead_id: int) -> int:
-    """How many touches the lead is still owed (not yet handed to the outbox)."""
-    return len(session.scalars(select(Touch.id).where(Touch.lead_id == lead_id, Touch.message_id.is_(None), OWED,
-                                                      Touch.next_attempt_at.is_not(None))).all())
-
-
 def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
     """Owed touches the queue should hold: due before ``until`` and never enqueued, or overdue.
 
