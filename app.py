@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from bot import webhook
 from bot.logs import configure_logging
-from web import leads
+from web import calendly, leads, stats
 from cadence.runtime import build_runtime
 from settings import Settings
 
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["leadline"] = build_runtime(settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(leads.bp)
+    app.register_blueprint(stats.bp)
+    app.register_blueprint(calendly.bp)
     app.add_url_rule("/healthz", view_func=healthz)
     return app
 

@@ -83,6 +83,19 @@ class Settings(DatabaseSettings):
     api_token: SecretStr | None = None
     """Bearer token for ``POST /leads``; unset, the lead capture API refuses every request."""
 
+    stats_token: SecretStr | None = None
+    """Bearer token for ``GET /stats``; unset, the endpoint refuses every request."""
+
+    dashboard_password: SecretStr | None = None
+    """The owner's password for ``/dashboard``; unset, the dashboard is closed."""
+
+    secret_key: SecretStr | None = None
+    """Signs the dashboard's session cookie and CSRF tokens; every web process must share it.
+    Unset, it is derived from ``DASHBOARD_PASSWORD`` (changing the password logs everyone out)."""
+
+    calendly_signing_key: SecretStr | None = None
+    """The webhook signing key of the Calendly subscription; unset, ``/webhooks/calendly`` refuses every call."""
+
     reconcile_grace_s: float = Field(default=10.0, ge=0)
     """Work younger than this is assumed still on its way through the queue; older is re-enqueued, seconds."""
 

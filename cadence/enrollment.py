@@ -23,7 +23,8 @@ from store.models import CaptureEvent, Lead, utcnow
 
 log = logging.getLogger(__name__)
 
-STOP_REASONS = ("booked", "replied", "not_serviceable", "duplicate", "opted_out", "stale")
+STOP_REASONS = ("booked", "replied", "not_serviceable", "duplicate", "opted_out", "stale", "closed")
+"""The seeds' stop conditions, plus ``closed``: a rep marked the lead won or lost, or took the conversation over."""
 REACTIVATION_AFTER_DAYS = 30
 """A step this many days or more after capture (or named ``reactivation…``) goes only to dormant leads."""
 

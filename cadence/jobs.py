@@ -50,6 +50,21 @@ def enqueue_delivery(queue: Queue, message_id: int, *, delay_s: float = 0) -> No
         queue.enqueue("cadence.jobs.send_message", message_id, **kwargs)
 
 
+def enqueue_queued(rt: runtime.Runtime, *, outbox_ids: list[int], touch_ids: list[int] = ()) -> None:
+    """After a web request's commit: queue the sends and touches an action left (see ``cadence.lead_actions``).
+
+    A failure to reach Redis is logged, not raised: the rows are in the database and the
+    reconciler enqueues what Redis never got.
+    """
+    try:
+        for outbox_id in outbox_ids:
+            enqueue_delivery(rt.queue, outbox_id)
+        if touch_ids:
+            dispatch(rt, list(touch_ids))
+    except Exception:
+        log.exception("could not enqueue %s sends / %s touches; the reconciler will", len(outbox_ids), len(touch_ids))
+
+
 def process_conversation(sender: str) -> int:
     """Job: run each pending turn of the conversation with ``sender``, oldest first, sending replies as it goes.
 

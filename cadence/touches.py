@@ -149,6 +149,8 @@ def _after_step(session: Session, rt: Runtime, lead: Lead, step: Step) -> None:
         set_status(session, lead=lead, status="dormant")
     if step.id == steps[-1].id:
         lead.stop_reason = "stale"
+        if lead.status == "dormant":
+            lead.lost_reason = "no_reply"  # the owner report's lost reason; a reply clears it
         add_activity(session, lead_id=lead.id, kind="cadence_stopped", reason="stale", cancelled=0)
 
 

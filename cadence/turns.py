@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.keywords import classify, normalize
-from cadence import enrollment
+from cadence import enrollment, lead_actions, rep_commands
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
 from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
 from graph.context import TurnContext
-from graph.playbook import Playbook
+from cadence.ownership import route_new_lead, route_on_answers
+from graph.playbook import Playbook, Rep
 from graph.texts import placeholders_for, render
 from store import consent, outbox
 from store.leads import add_activity, attach_to_lead, mark_processed, set_status
@@ -70,9 +71,16 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
         if message is None or message.processed_at is not None:
             return TurnResult()
         if message.lead_id is None:
+            rep = _rep_sender(rt, message)
+            if rep is not None:
+                queued = _from_rep(session, rt, message, rep)
+                mark_processed(session, message_id=message_id)
+                return TurnResult(outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
             lead = attach_to_lead(session, message)
             if lead.timezone is None:
                 lead.timezone = lead_timezone(lead.phone, rt.playbook.business.timezone)
+            if lead.owner is None:
+                route_new_lead(session, rt.playbook, lead, captured_at=lead.created_at)
             _replied(session, lead, message)
         else:
             lead = message.lead
@@ -87,6 +95,12 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
         if early is not None:
             mark_processed(session, message_id=message_id)
             return TurnResult(outbox_ids=early)
+        if lead.taken_over_by:  # a rep has the conversation: the bot stays silent and forwards it
+            forwarded = lead_actions.notify_owner(
+                session, rt, lead, f"{lead.profile_name or 'Lead'} #{lead.id}: {message.body or '(media)'}"[:1500],
+                key=f"fwd:{message_id}")
+            mark_processed(session, message_id=message_id)
+            return TurnResult(outbox_ids=forwarded)
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
         body = message.body or ""
     values = run_graph(rt, ref, turn=f"in:{message_id}", body=body)
@@ -161,14 +175,33 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
                             messaging_service_sid=route.messaging_service_sid)
         for n, text in enumerate(values.get("replies") or [])
     ]
+    _record_progress(session, rt.playbook, lead, values)  # first: a routing rule may change the owner to alert
     if values.get("rep_alert"):
         queued += _rep_alerts(session, rt, lead, values["rep_alert"], hot=values["score"]["total"] >= rt.playbook.scoring.hot_at)
-    _record_progress(session, rt.playbook, lead, values)
     touch_ids = _follow_up(session, rt, lead, values["outcome"]) if first_outcome else []
     mark_processed(session, message_id=message_id)
     still_open = values.get("phase") == "asking" and lead.status in ("new", "contacted")
     return TurnResult(outbox_ids=[i for i in queued if i is not None], touch_ids=touch_ids,
                       awaiting_lead=lead.id if still_open else None)
+
+
+def _rep_sender(rt: Runtime, message: Message) -> Rep | None:
+    """The rep who sent ``message`` from their rep phone and channel, or None for a prospect."""
+    phone = message.from_address.removeprefix("whatsapp:")
+    rep = rt.playbook.rep_for_phone(phone)
+    channel = "whatsapp" if message.from_address.startswith("whatsapp:") else "sms"
+    return rep if rep is not None and rep.channel == channel else None
+
+
+def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:
+    """A rep's text: STOP and START apply to the rep's number as to anyone's; the rest is a rep command."""
+    keyword = classify(message.body or "")
+    if keyword == "opt_out":
+        consent.opt_out(session, phone=rep.phone, keyword=normalize(message.body))
+        return lead_actions.Queued()
+    if keyword == "opt_in":
+        consent.opt_in(session, phone=rep.phone)
+    return rep_commands.handle(session, rt, message, rep)
 
 
 def _replied(session: Session, lead: Lead, message: Message) -> None:
@@ -217,7 +250,8 @@ def _reply(session: Session, rt: Runtime, lead: Lead, message: Message, text: st
 
 
 def _rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str, *, hot: bool) -> list[int | None]:
-    """Alert every rep; a HOT lead's call alert waits for the call window (in the lead's local time)."""
+    """Alert the lead's owner (every rep when it has none); a HOT lead's call alert waits for the call window
+    (in the lead's local time)."""
     send_after = None
     if hot:
         now = utcnow()
@@ -225,7 +259,8 @@ def _rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str, *, hot: bo
         lead.call_alert_at = opening
         send_after = opening if opening > now else None
     ids = []
-    for rep in rt.playbook.reps:
+    owner = rt.playbook.rep_named(lead.owner)
+    for rep in [owner] if owner else rt.playbook.reps:
         route = business_route(rt.settings, channel=rep.channel)
         ids.append(outbox.add_outbound(
             session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel), body=text,
@@ -254,7 +289,7 @@ def _record_progress(session: Session, playbook: Playbook, lead: Lead, values: d
     outcome = values.get("outcome")
     if outcome == "qualified":
         set_status(session, lead=lead, status="qualified")
-        lead.owner = playbook.reps[lead.id % len(playbook.reps)].name
+        route_on_answers(session, playbook, lead)
     elif outcome == "disqualified":
         set_status(session, lead=lead, status="disqualified", lost_reason="not_serviceable")
 

@@ -150,6 +150,24 @@ class Rep(_Model):
         return to_e164(value)
 
 
+class Goals(_Model):
+    """The owner's targets, shown against the actuals in ``/stats``."""
+
+    qualified_per_month: int | None = Field(default=None, ge=1)
+    """Qualified leads wanted per calendar month (business time zone)."""
+    first_response_minutes: float = Field(default=5, gt=0)
+    """Speed-to-lead promise: a lead's ``first_response_due_at`` is its capture plus this, minutes."""
+
+
+class RoutingRule(_Model):
+    """Give a lead to ``rep`` when its answer to ``question`` is one of ``values`` (else round-robin)."""
+
+    question: str
+    values: list[str] = Field(min_length=1)
+    """Answer values as stored: a choice's ``value``, ``yes``/``no``, a ZIP prefix for postal codes."""
+    rep: str
+
+
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -262,6 +280,8 @@ class Playbook(_Model):
     scoring: Scoring
     outcomes: Outcomes
     reps: list[Rep] = Field(min_length=1)
+    routing: list[RoutingRule] = []
+    goals: Goals = Goals()
     cadence: Cadence = Cadence()
 
     @model_validator(mode="after")
@@ -269,6 +289,14 @@ class Playbook(_Model):
         ids = [q.id for q in self.questions]
         if len(set(ids)) != len(ids):
             raise ValueError("question ids must be unique")
+        names = [r.name for r in self.reps]
+        if len(set(names)) != len(names):
+            raise ValueError("rep names must be unique")
+        for i, rule in enumerate(self.routing):
+            if rule.question not in ids:
+                raise ValueError(f"routing.{i}.question {rule.question!r} is not a question id; known: {ids}")
+            if rule.rep not in names:
+                raise ValueError(f"routing.{i}.rep {rule.rep!r} is not one of the reps: {names}")
         known = BASE_PLACEHOLDERS | set(ids)
         for where, text in self.texts():
             unknown = placeholders(text) - known
@@ -294,6 +322,20 @@ class Playbook(_Model):
             out += [(f"cadence.first_touch_template.variables.{k}", v)
                     for k, v in self.cadence.first_touch_template.variables.items()]
         return out
+
+    def rep_named(self, name: str | None) -> Rep | None:
+        """The rep called ``name`` (case-insensitive), or None."""
+        for rep in self.reps:
+            if name and rep.name.lower() == name.lower():
+                return rep
+        return None
+
+    def rep_for_phone(self, phone: str) -> Rep | None:
+        """The rep whose phone is ``phone`` (E.164), or None."""
+        for rep in self.reps:
+            if rep.phone == phone:
+                return rep
+        return None
 
     def step(self, step_id: str) -> Step:
         """The cadence step with this id. Raises KeyError when there is none."""

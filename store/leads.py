@@ -12,10 +12,42 @@ from sqlalchemy.orm import Session
 
 from store.models import LEAD_STATUSES, Activity, CaptureEvent, Lead, Message, utcnow
 
+CLOSED_STATUSES = ("disqualified", "booked", "won", "lost", "opted_out")
+
 
 def add_activity(session: Session, *, lead_id: int, kind: str, **data: Any) -> None:
-    """Append an entry to the lead's timeline."""
-    session.add(Activity(lead_id=lead_id, kind=kind, data=data))
+    """Append an entry to the lead's timeline (and move the lead's ``last_activity_at``)."""
+    now = utcnow()
+    session.add(Activity(lead_id=lead_id, kind=kind, data=data, created_at=now))
+    lead = session.get(Lead, lead_id)
+    if lead is not None:
+        lead.last_activity_at = now
+
+
+def queue_for(lead: Lead) -> str:
+    """The route state's ``current_queue`` for the lead as it stands (see ``store.models.QUEUES``)."""
+    if lead.status in CLOSED_STATUSES:
+        return "closed"
+    if lead.taken_over_by:
+        return "rep"
+    if lead.status == "qualified":
+        return "reps"
+    if lead.status == "dormant":
+        return "nurture"
+    return "bot"
+
+
+def assign(session: Session, *, lead: Lead, owner: str, dispatcher: str) -> bool:
+    """Make ``owner`` (a rep's name) own the lead's next action; False when nothing changed.
+
+    ``dispatcher`` says who decided: ``round_robin``, ``rule:<question id>`` or ``rep:<name>``.
+    """
+    if lead.owner == owner and lead.dispatcher == dispatcher:
+        return False
+    add_activity(session, lead_id=lead.id, kind="assigned", owner=owner, dispatcher=dispatcher,
+                 **({"previous": lead.owner} if lead.owner and lead.owner != owner else {}))
+    lead.owner, lead.dispatcher, lead.assigned_at = owner, dispatcher, utcnow()
+    return True
 
 
 def set_status(session: Session, *, lead: Lead, status: str, lost_reason: str | None = None) -> bool:
@@ -33,6 +65,16 @@ def set_status(session: Session, *, lead: Lead, status: str, lost_reason: str | 
     add_activity(session, lead_id=lead.id, kind="status_change", **{"from": lead.status, "to": status},
                  **({"reason": lost_reason} if lost_reason else {}))
     lead.status = status
+    now = utcnow()
+    if status == "qualified" and lead.qualified_at is None:
+        lead.qualified_at = now
+    if status == "booked":
+        lead.booked_at = now
+    if status in CLOSED_STATUSES:
+        lead.taken_over_by = None
+    if status not in ("lost", "disqualified", "opted_out") and lost_reason is None:
+        lead.lost_reason = None
+    lead.current_queue = queue_for(lead)
     return True
 
 

@@ -9,8 +9,12 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "lost", "dormant", "opted_out")
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "won", "lost", "dormant", "opted_out")
 """Every lead is in exactly one of these (the seeds' lead stages, plus opted_out)."""
+
+QUEUES = ("bot", "reps", "rep", "nurture", "closed")
+"""Route state ``current_queue``: the bot is qualifying the lead; reps should call it (qualified);
+one rep has taken the conversation over; it waits in nurture (dormant); closed (booked, won, lost…)."""
 
 LOST_REASONS = ("not_serviceable", "duplicate", "no_reply", "opted_out", "price", "no_capacity", "other")
 
@@ -49,7 +53,9 @@ class Lead(Base):
 
     __tablename__ = "leads"
     __table_args__ = (UniqueConstraint("channel", "phone", name="uq_leads_channel_phone"),
-                      Index("ix_leads_status", "status"))
+                      Index("ix_leads_status", "status"),
+                      Index("ix_leads_created", "created_at"),
+                      Index("ix_leads_queue", "score_total", "last_activity_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20))
@@ -88,6 +94,21 @@ class Lead(Base):
     """When the lead was last enrolled in the follow-up cadence."""
     call_alert_at: Mapped[datetime | None]
     """When the rep's call alert for this hot lead goes (or went) out: now, or the next call-window opening."""
+    dispatcher: Mapped[str | None] = mapped_column(String(64))
+    """Who assigned the owner: ``round_robin``, ``rule:<question>``, or ``rep:<name>`` (a CLAIM)."""
+    assigned_at: Mapped[datetime | None]
+    first_response_due_at: Mapped[datetime | None]
+    """Capture + ``goals.first_response_minutes`` (5 by default): the speed-to-lead promise."""
+    current_queue: Mapped[str | None] = mapped_column(String(16))
+    """One of ``QUEUES``; follows the status and a rep's take-over."""
+    taken_over_by: Mapped[str | None] = mapped_column(String(200))
+    """The rep who took the conversation over from the bot (the bot stays silent while set)."""
+    last_activity_at: Mapped[datetime | None]
+    """Newest entry on the lead's timeline; the work queue's second sort key."""
+    qualified_at: Mapped[datetime | None]
+    """First time the lead reached ``qualified`` (kept when it moves on: the qualification rate counts it)."""
+    booked_at: Mapped[datetime | None]
+    """When its current booking was made; cleared when the booking is cancelled."""
 
     messages: Mapped[list[Message]] = relationship(back_populates="lead", order_by="Message.id")
     activities: Mapped[list[Activity]] = relationship(back_populates="lead", order_by="Activity.id")

@@ -18,9 +18,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from cadence.clock import lead_timezone
 from cadence.jobs import enqueue_start
+from cadence.ownership import route_new_lead
 from graph.playbook import to_e164
 from store.capture import capture_lead
-from store.models import utcnow
+from store.models import Lead, utcnow
 from web.auth import bearer
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ def capture() -> tuple[Any, int]:
             phone=lead.phone, service_type=lead.service_type, urgency=lead.urgency,
             contact_method=lead.contact_method or lead.channel, name=lead.name, email=lead.email,
             timezone=lead_timezone(lead.phone, rt.playbook.business.timezone))
+        if captured.starts_conversation:
+            route_new_lead(session, rt.playbook, session.get(Lead, captured.lead_id), captured_at=received_at)
     if captured.starts_conversation:
         address = f"whatsapp:{lead.phone}" if lead.channel == "whatsapp" else lead.phone
         try:

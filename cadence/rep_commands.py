@@ -1,0 +1,63 @@
+"""Commands a rep texts to the bot's number from a rep phone: ``CLAIM <id>``, ``BOOKED <id>``,
+``LOST <id> <reason>``. Anything else is answered with the usage.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.orm import Session
+
+from cadence import lead_actions
+from cadence.lead_actions import ActionRefused, Actor
+from cadence.routing import reply_route
+from cadence.runtime import Runtime
+from graph.playbook import Rep
+from store import outbox
+from store.models import LOST_REASONS, Lead, Message
+
+COMMAND = re.compile(r"^\s*(claim|booked|lost)\s+#?(\d+)\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+USAGE = ("Leadline rep commands: CLAIM <lead id>, BOOKED <lead id>, LOST <lead id> <reason>. "
+         f"Reasons: {', '.join(LOST_REASONS)}.")
+
+
+def lost_reason(text: str) -> str | None:
+    """A rep's reason (``"no capacity"``, ``"Price"``…) as one of ``LOST_REASONS``, or None."""
+    reason = re.sub(r"[\s-]+", "_", text.strip().lower())
+    return reason if reason in LOST_REASONS else None
+
+
+def handle(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:
+    """Carry out the command in ``message`` from ``rep`` and answer it; returns what to send after commit."""
+    answer, queued = _run(session, rt, (message.body or "").strip(), rep, key=f"sms:{message.id}")
+    route = reply_route(rt.settings, business_address=message.to_address)
+    row = outbox.add_outbound(session, lead_id=None, kind="rep_reply", to_address=message.from_address, body=answer,
+                              dedupe_key=f"reply:{message.id}:0", from_address=route.from_address,
+                              messaging_service_sid=route.messaging_service_sid)
+    return lead_actions.Queued(([row] if row else []) + queued.outbox_ids, queued.touch_ids)
+
+
+def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tuple[str, lead_actions.Queued]:
+    match = COMMAND.match(body)
+    if match is None:
+        return USAGE, lead_actions.Queued()
+    verb, lead_id, rest = match.group(1).lower(), int(match.group(2)), match.group(3)
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        return f"No lead #{lead_id}. {USAGE}", lead_actions.Queued()
+    who = lead.profile_name or "lead"
+    actor = Actor(rep.name)
+    if verb == "claim":
+        lead_actions.claim(session, lead, rep=rep.name)
+        return f"Lead #{lead_id} ({who} {lead.phone}) is yours, {rep.name}.", lead_actions.Queued()
+    if verb == "booked":
+        queued = lead_actions.mark_booked(session, rt, lead, by=actor, key=key)
+        return f"Lead #{lead_id} marked booked; its follow-ups are stopped.", queued
+    reason = lost_reason(rest)
+    if reason is None:
+        return f"LOST needs a reason: LOST {lead_id} <reason>. Reasons: {', '.join(LOST_REASONS)}.", lead_actions.Queued()
+    try:
+        lead_actions.mark_lost(session, lead, reason=reason, by=actor)
+    except ActionRefused as exc:
+        return str(exc), lead_actions.Queued()
+    return f"Lead #{lead_id} marked lost ({reason}); its follow-ups are stopped.", lead_actions.Queued()

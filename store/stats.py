@@ -1,0 +1,142 @@
+"""The owner report's figures, each computed by the database with SQL aggregates.
+
+Works the same on SQLite and Postgres: elapsed time has a compiled form per dialect, and
+percentiles use the ``CUME_DIST()`` window function both have (nearest-rank: the p-th
+percentile is the smallest value with at least p of the values at or below it).
+
+Window: ``since`` (inclusive) to ``until`` (exclusive), both UTC. Lead figures count
+leads captured in the window; touch figures count touches attempted in it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, and_, case, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from store.models import LEAD_STATUSES, LOST_REASONS, CaptureEvent, Lead, Message, Touch
+
+
+class minutes_between(FunctionElement):
+    """``minutes_between(later, earlier)``: elapsed minutes as a float, computed by the database."""
+
+    type = Float()
+    inherit_cache = True
+    name = "minutes_between"
+
+
+@compiles(minutes_between, "sqlite")
+def _minutes_sqlite(element: minutes_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 1440.0)"
+
+
+@compiles(minutes_between)
+def _minutes_default(element: minutes_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 60.0)"
+
+
+def _in_window(column: Any, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+    conditions = [column >= since] if since else []
+    if until:
+        conditions.append(column < until)
+    return and_(True, *conditions)
+
+
+def percentiles(session: Session, values: Any, where: ColumnElement[bool], ps: tuple[float, ...]) -> list[float | None]:
+    """Nearest-rank percentiles ``ps`` (0–1) of the expression ``values`` over leads matching ``where``."""
+    ranked = (select(values.label("v"), func.cume_dist().over(order_by=values).label("cd"))
+              .where(where, values.is_not(None)).subquery())
+    row = session.execute(select(*[func.min(case((ranked.c.cd >= p, ranked.c.v))) for p in ps])).one()
+    return [None if v is None else round(float(v), 2) for v in row]
+
+
+def first_response(session: Session, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    """Minutes from capture to the first outbound message handed to Twilio: p50, p90, how many, how many late."""
+    window = _in_window(Lead.created_at, since, until)
+    minutes = minutes_between(Lead.first_response_at, Lead.created_at)
+    p50, p90 = percentiles(session, minutes, window, (0.5, 0.9))
+    answered, late = session.execute(select(
+        func.count(Lead.first_response_at),
+        func.coalesce(func.sum(case((Lead.first_response_at > Lead.first_response_due_at, 1), else_=0)), 0),
+    ).where(window)).one()
+    return {"p50": p50, "p90": p90, "answered": answered, "late": int(late)}
+
+
+def _grouped(session: Session, key: Any, value: Any, where: ColumnElement[bool]) -> dict[str, Any]:
+    return {str(k): v for k, v in session.execute(select(key, value).where(where).group_by(key)) if k is not None}
+
+
+def report(session: Session, *, since: datetime | None, until: datetime | None, month_start: datetime,
+           step_ids: list[str]) -> dict[str, Any]:
+    """Every figure of ``GET /stats`` (see the README's owner section for units and meaning).
+
+    ``month_start`` is the start of the current month in the business's time zone (UTC);
+    ``step_ids`` the playbook's cadence steps, reported in that order (with zeros).
+    """
+    window = _in_window(Lead.created_at, since, until)
+    by_status = _grouped(session, Lead.status, func.count(), window)
+    total = sum(by_status.values())
+    value_by_status = _grouped(session, Lead.status, func.sum(Lead.estimated_value_usd), window)
+    lost = _grouped(session, Lead.lost_reason, func.count(), and_(window, Lead.lost_reason.is_not(None)))
+    lost["duplicate"] = lost.get("duplicate", 0) + session.scalar(
+        select(func.count()).select_from(CaptureEvent)
+        .where(CaptureEvent.duplicate.is_(True), _in_window(CaptureEvent.received_at, since, until)))
+    qualified, booked = session.execute(select(
+        func.count(Lead.qualified_at), func.count(Lead.booked_at)).where(window)).one()
+    qualified_this_month = session.scalar(select(func.count()).select_from(Lead).where(Lead.qualified_at >= month_start))
+    return {
+        "leads": {
+            "total": total,
+            "by_status": {s: by_status.get(s, 0) for s in LEAD_STATUSES},
+            "by_source": _grouped(session, Lead.source, func.count(), window),
+            "by_channel": _grouped(session, Lead.channel, func.count(), window),
+        },
+        "first_response_minutes": first_response(session, since, until),
+        "estimated_value_usd": {
+            "by_status": {s: _usd(value_by_status.get(s)) for s in LEAD_STATUSES},
+            "total": _usd(sum((v for v in value_by_status.values() if v is not None), Decimal(0))),
+        },
+        "lost_reasons": {r: lost.get(r, 0) for r in LOST_REASONS},
+        "qualified": qualified,
+        "booked": booked,
+        "qualification_rate": round(qualified / total, 4) if total else None,
+        "booking_rate": round(booked / total, 4) if total else None,
+        "touches": touches_by_step(session, since, until, step_ids),
+        "qualified_this_month": qualified_this_month,
+    }
+
+
+def touches_by_step(session: Session, since: datetime | None, until: datetime | None,
+                    step_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Per cadence step, of the touches attempted in the window: sent (handed to Twilio), delivered
+    (or read), failed (refused or undelivered), skipped (quiet hours, no template) and replied_after
+    (the lead wrote after the touch)."""
+    delivered = Message.status.in_(("delivered", "read"))
+    failed = or_(Touch.result == "failed", Message.status.in_(("failed", "undelivered")))
+    rows = session.execute(
+        select(Touch.step,
+               func.count(Message.sent_at),
+               func.sum(case((delivered, 1), else_=0)),
+               func.sum(case((failed, 1), else_=0)),
+               func.sum(case((Touch.result.like("skipped%"), 1), else_=0)),
+               func.sum(case((Lead.last_inbound_at > Touch.attempted_at, 1), else_=0)))
+        .join(Lead, Lead.id == Touch.lead_id)
+        .outerjoin(Message, Message.id == Touch.message_id)
+        .where(Touch.attempted_at.is_not(None), _in_window(Touch.attempted_at, since, until))
+        .group_by(Touch.step))
+    found = {step: dict(zip(("sent", "delivered", "failed", "skipped", "replied_after"), (int(v or 0) for v in rest)))
+             for step, *rest in rows}
+    empty = dict.fromkeys(("sent", "delivered", "failed", "skipped", "replied_after"), 0)
+    return {**{s: found.get(s, dict(empty)) for s in step_ids}, **found}
+
+
+def _usd(value: Any) -> float:
+    return float(value or 0)
