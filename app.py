@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from bot import webhook
 from bot.logs import configure_logging
-from web import calendly, leads, stats
+from web import calendly, dashboard, leads, metrics, stats
 from cadence.runtime import build_runtime
 from settings import Settings
 
@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(leads.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(calendly.bp)
+    app.register_blueprint(metrics.bp)
+    dashboard.init_app(app)
+    metrics.instrument(app)
     app.add_url_rule("/healthz", view_func=healthz)
     return app
 
@@ -103,3 +106,34 @@ def check() -> None:
         click.echo(str(exc), err=True)
         sys.exit(2)
     click.echo(f"{settings.playbook}: ok ({len(playbook.questions)} questions, {len(playbook.reps)} reps)")
+
+
+@cli.command("export", help="Write the owner report, one row per lead: source, first_response_minutes, "
+                            "estimated_value_usd, status, lost_reason, score, grade, owner.")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("--since", help="Leads captured at or after this ISO 8601 date or time (UTC unless a zone is given).")
+@click.option("--until", help="Leads captured before this ISO 8601 date or time.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="File to write; - for standard output.")
+def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
+    import csv
+
+    from settings import DatabaseSettings
+    from store.db import make_engine, make_sessionmaker
+    from store.report import FIELDS, owner_report
+    from web.stats import parse_instant
+
+    try:
+        window = {k: parse_instant(v) if v else None for k, v in (("since", since), ("until", until))}
+    except ValueError:
+        raise click.BadParameter("expected ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00:00-07:00") from None
+    engine = make_engine(DatabaseSettings().database_url)
+    writer = csv.DictWriter(output, fieldnames=FIELDS)
+    writer.writeheader()
+    count = 0
+    with make_sessionmaker(engine)() as session:
+        for row in owner_report(session, **window):
+            writer.writerow(row)
+            count += 1
+    engine.dispose()
+    click.echo(f"{count} leads exported", err=True)

@@ -45,11 +45,11 @@ def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tup
     lead = session.get(Lead, lead_id)
     if lead is None:
         return f"No lead #{lead_id}. {USAGE}", lead_actions.Queued()
-    who = lead.profile_name or "lead"
+    who = f"{lead.profile_name} {lead.phone}" if lead.profile_name else lead.phone
     actor = Actor(rep.name)
     if verb == "claim":
         lead_actions.claim(session, lead, rep=rep.name)
-        return f"Lead #{lead_id} ({who} {lead.phone}) is yours, {rep.name}.", lead_actions.Queued()
+        return f"Lead #{lead_id} ({who}) is yours, {rep.name}.", lead_actions.Queued()
     if verb == "booked":
         queued = lead_actions.mark_booked(session, rt, lead, by=actor, key=key)
         return f"Lead #{lead_id} marked booked; its follow-ups are stopped.", queued

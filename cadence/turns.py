@@ -35,6 +35,9 @@ from store.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
 
+REP_HANDLED = ("booked", "won", "lost")
+"""Statuses a person or a booking set: the lead's later messages go to its rep, not through the bot."""
+
 MAX_TURN_ATTEMPTS = 3
 """A message whose turn fails this often is set aside (logged, on the timeline) so the lead's later messages flow."""
 
@@ -95,7 +98,7 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
         if early is not None:
             mark_processed(session, message_id=message_id)
             return TurnResult(outbox_ids=early)
-        if lead.taken_over_by:  # a rep has the conversation: the bot stays silent and forwards it
+        if lead.taken_over_by or lead.status in REP_HANDLED:  # a person has it: the bot stays silent, forwards it
             forwarded = lead_actions.notify_owner(
                 session, rt, lead, f"{lead.profile_name or 'Lead'} #{lead.id}: {message.body or '(media)'}"[:1500],
                 key=f"fwd:{message_id}")

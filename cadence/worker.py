@@ -1,6 +1,6 @@
 """The worker process: ``python -m cadence.worker`` (the Procfile's ``worker:``).
 
-An RQ ``SimpleWorker`` with the scheduler, plus the reconciler thread. SimpleWorker runs
+An RQ ``SimpleWorker`` (counting job outcomes for ``/metrics``) with the scheduler, plus the reconciler thread. SimpleWorker runs
 jobs in this process instead of forking one per job: the engine, the checkpointer and
 the compiled graph are built once, and a turn costs milliseconds instead of a fork.
 """
@@ -11,11 +11,12 @@ import sys
 import threading
 
 from pydantic import ValidationError
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.serializers import JSONSerializer
 
 from bot.logs import configure_logging
 from cadence import runtime
+from cadence.job_metrics import CountingWorker
 from cadence.reconcile import reconcile_forever
 from cadence.redis_conn import connect
 from graph.playbook import PlaybookError
@@ -40,7 +41,7 @@ def main() -> int:
     # RQ give it one longer than its dequeue timeout.
     blocking = connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
     queue = Queue(settings.queue_name, connection=blocking, serializer=JSONSerializer)
-    worker = SimpleWorker([queue], connection=blocking, serializer=JSONSerializer)
+    worker = CountingWorker([queue], connection=blocking, serializer=JSONSerializer)
     try:
         worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     finally:

@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 API_TOKEN = "test-api-token"
+STATS_TOKEN = "test-stats-token"
+DASHBOARD_PASSWORD = "test-dashboard-password"
+CALENDLY_KEY = "test-calendly-signing-key"
 SMS_FROM = "+15005550006"
 WHATSAPP_FROM = "whatsapp:+14155238886"
 REP_PHONE = "+13035550143"
@@ -139,7 +142,8 @@ def stack_settings(*, database_url: str, redis_url: str, sandbox_url: str, web_p
         public_base_url=f"http://127.0.0.1:{web_port}", twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox_url, twilio_sms_from=SMS_FROM,
         twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, reconcile_grace_s=1.0, log_level="INFO",
-        api_token=API_TOKEN, **overrides,
+        **{"api_token": API_TOKEN, "stats_token": STATS_TOKEN, "dashboard_password": DASHBOARD_PASSWORD,
+           "calendly_signing_key": CALENDLY_KEY, **overrides},
     )
 
 
@@ -304,3 +308,22 @@ def messages_to(sandbox: Any, address: str) -> list[dict[str, Any]]:
 
 QUALIFYING_ANSWERS = ["2", "asap", "80203", "yes"]
 """Answers that make a HOT lead with the example playbook: replacement, now, in area, owner."""
+
+
+def lead_of(sessions: sessionmaker[Session], phone: str, channel: str = "sms") -> Any:
+    """The stored lead for a prospect's number (a fresh read)."""
+    from sqlalchemy import select
+
+    from store.models import Lead
+
+    with sessions() as s:
+        return s.scalars(select(Lead).where(Lead.phone == phone, Lead.channel == channel)).one()
+
+
+def qualify(p: Prospect) -> None:
+    """Take a prospect through the whole qualification as a HOT lead (greeting, 4 answers, booking link)."""
+    p.say("Hi, I need a roofer")
+    p.wait_for_replies(2)
+    for n, answer in enumerate(QUALIFYING_ANSWERS, start=1):
+        p.say(answer)
+        p.wait_for_replies(2 + n)

@@ -1,0 +1,37 @@
+"""The owner report, one row per lead (the seeds' owner report fields), for CSV export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from store.models import Lead
+from store.stats import minutes_between
+
+FIELDS = ("lead_id", "created_at", "source", "channel", "first_response_minutes", "estimated_value_usd", "status",
+          "lost_reason", "score", "grade", "owner")
+"""Columns, in order: the seeds' owner report fields plus the lead's id, capture time (UTC) and channel."""
+
+
+def owner_report(session: Session, *, since: datetime | None = None, until: datetime | None = None,
+                 batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every lead captured in the window, oldest first, streamed in batches (minutes and USD as numbers)."""
+    window = [Lead.created_at >= since] if since else []
+    if until:
+        window.append(Lead.created_at < until)
+    minutes = minutes_between(Lead.first_response_at, Lead.created_at)
+    query = (select(Lead.id, Lead.created_at, Lead.source, Lead.channel, minutes, Lead.estimated_value_usd, Lead.status,
+                    Lead.lost_reason, Lead.score_total, Lead.grade, Lead.owner)
+             .where(and_(True, *window)).order_by(Lead.id))
+    for row in session.execute(query.execution_options(yield_per=batch)):
+        values = dict(zip(FIELDS, row))
+        values["created_at"] = values["created_at"].isoformat()
+        if values["first_response_minutes"] is not None:
+            values["first_response_minutes"] = round(float(values["first_response_minutes"]), 2)
+        if values["estimated_value_usd"] is not None:
+            values["estimated_value_usd"] = f"{values['estimated_value_usd']:.2f}"
+        yield values

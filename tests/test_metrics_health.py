@@ -1,0 +1,63 @@
+"""``/metrics`` (Prometheus text) and ``/healthz`` (database and Redis, each reported)."""
+
+from __future__ import annotations
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import create_app
+from bot.sandbox import serve_in_thread
+from tests.conftest import free_port, stack_settings, wait_for
+
+
+def samples(web: str) -> dict[tuple[str, frozenset], float]:
+    answer = requests.get(f"{web}/metrics", timeout=10)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(answer.text) for s in family.samples}
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_count_webhooks_jobs_messages_and_leads(web, prospect):
+    before = samples(web)
+    p = prospect()
+    p.say("hello")
+    p.wait_for_replies(2)
+    after = wait_for(lambda: (m := samples(web)) and value(m, "leadline_jobs_total", queue="leadline",
+                                                            job="process_conversation", outcome="succeeded")
+                     > value(before, "leadline_jobs_total", queue="leadline", job="process_conversation",
+                             outcome="succeeded") and m, what="the worker's job counted")
+    inbound = dict(endpoint="twilio.inbound", status="200")
+    assert value(after, "leadline_http_requests_total", **inbound) == value(before, "leadline_http_requests_total", **inbound) + 1
+    assert value(after, "leadline_http_request_seconds_count", endpoint="twilio.inbound") >= 1
+    assert value(after, "leadline_http_request_seconds_bucket", endpoint="twilio.inbound", le="+Inf") >= 1
+    assert value(after, "leadline_leads", status="contacted") >= 1
+    assert value(after, "leadline_messages", direction="inbound", status="received") >= 1
+    assert sum(v for (name, labels), v in after.items() if name == "leadline_messages"
+               and ("direction", "outbound") in labels) >= 2
+    assert ("leadline_queue_jobs", frozenset({"queue": "leadline", "state": "queued"}.items())) in after
+
+
+def test_healthz_reports_database_and_redis_separately(web, settings, tmp_path):
+    ok = requests.get(f"{web}/healthz", timeout=10)
+    assert ok.status_code == 200 and ok.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+    dead = f"127.0.0.1:{free_port()}"
+    for overrides, down in (({"redis_url": f"redis://{dead}/0"}, "redis"),
+                            ({"database_url": f"postgresql+psycopg://postgres@{dead}/test"}, "database")):
+        broken = stack_settings(**{**dict(database_url=settings.database_url, redis_url=settings.redis_url,
+                                          sandbox_url=settings.twilio_api_base_url, web_port=9,
+                                          playbook=settings.playbook), **overrides})
+        app = create_app(broken)
+        server, base = serve_in_thread(app)
+        try:
+            answer = requests.get(f"{base}/healthz", timeout=20)
+        finally:
+            server.shutdown()
+            app.extensions["leadline"].close()
+        assert answer.status_code == 503
+        assert answer.json()[down] == "down" and answer.json()["status"] == "degraded"
+        assert answer.json()["redis" if down == "database" else "database"] == "ok"

@@ -1,0 +1,280 @@
+"""``/dashboard``: the owner's and reps' work queue and lead pages, server-rendered.
+
+Login is the owner's ``DASHBOARD_PASSWORD``; the session is Flask's signed cookie (HttpOnly,
+SameSite=Lax, Secure behind https), and every form carries a CSRF token (Flask-WTF). Failed
+logins are counted per client address in Redis: 10 within 15 minutes lock that address out
+for the rest of the 15 minutes (every web process shares the count).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import logging
+import secrets
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request,
+                   session, stream_with_context, url_for)
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from cadence import lead_actions
+from cadence.clock import next_call_opening
+from cadence.jobs import enqueue_queued
+from cadence.lead_actions import ActionRefused, Actor
+from store.leads import CLOSED_STATUSES
+from store.models import LEAD_STATUSES, LOST_REASONS, Lead, utcnow
+from store.queue import timeline, work_queue
+from store.report import FIELDS, owner_report
+from web.stats import parse_instant
+
+log = logging.getLogger(__name__)
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+csrf = CSRFProtect()
+
+PAGE_SIZE = 100
+LOGIN_LIMIT = 10
+LOGIN_WINDOW_S = 900
+
+
+def init_app(app: Flask) -> None:
+    """Wire the dashboard into ``app``: its secret key, cookie flags and CSRF (checked on the dashboard's forms only)."""
+    settings = app.extensions["leadline"].settings
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value()
+    elif settings.dashboard_password is not None:  # every process derives the same key from the shared password
+        key = hashlib.sha256(b"leadline-session:" + settings.dashboard_password.get_secret_value().encode()).hexdigest()
+    else:
+        key = secrets.token_hex(32)  # no dashboard: nothing is signed that another process must read
+    app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+
+
+@bp.app_template_filter("localtime")
+def localtime(value: Any, zone: str) -> str:
+    """A UTC instant in the lead's (or business's) zone, e.g. ``Nov 23 09:00 MST``."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%b %d %H:%M %Z")
+
+
+@bp.before_request
+def _guard() -> Any:
+    if request.method == "POST":
+        csrf.protect()
+    if request.endpoint in ("dashboard.login", "dashboard.static"):
+        return None
+    if not session.get("dashboard"):
+        return redirect(url_for("dashboard.login", next=request.full_path))
+    return None
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
+    return render_template("dashboard/error.html", message="This form expired. Go back, reload the page and try again."), 400
+
+
+def _runtime() -> Any:
+    return current_app.extensions["leadline"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The password form; a wrong password is answered 401, too many from one address 429."""
+    rt = _runtime()
+    secret = rt.settings.dashboard_password
+    if secret is None:
+        return render_template("dashboard/error.html",
+                               message="The dashboard is closed: set DASHBOARD_PASSWORD to open it."), 503
+    if request.method == "GET":
+        return render_template("dashboard/login.html")
+    attempts_key = f"leadline:login-failures:{request.remote_addr}"
+    try:
+        failures = int(rt.redis.get(attempts_key) or 0)
+    except Exception:
+        failures = 0
+    if failures >= LOGIN_LIMIT:
+        return render_template("dashboard/login.html", error="Too many attempts. Try again in 15 minutes."), 429
+    given = request.form.get("password", "")
+    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        try:
+            with rt.redis.pipeline() as pipe:
+                pipe.incr(attempts_key).expire(attempts_key, LOGIN_WINDOW_S).execute()
+        except Exception:
+            log.warning("could not count a failed dashboard login", exc_info=True)
+        return render_template("dashboard/login.html", error="Wrong password."), 401
+    session.clear()
+    session.permanent = True
+    session["dashboard"] = True
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    safe = target if target.startswith("/dashboard") and not parts.netloc and not parts.scheme else url_for("dashboard.queue")
+    return redirect(safe)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.get("")
+@bp.get("/")
+def queue() -> str:
+    """The work queue: score, then last activity; filters ``status`` and ``owner``; ``page`` from 1."""
+    rt = _runtime()
+    status = request.args.get("status", "open")
+    if status not in ("open", "all", *LEAD_STATUSES):
+        status = "open"
+    owner = request.args.get("owner") or None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    with rt.sessions() as db:
+        rows, total = work_queue(db, status=status, owner=owner, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        now = utcnow()
+        items = [{"lead": r.lead, "next_touch_at": r.next_touch_at, "call_now": call_now(rt, r.lead, now)} for r in rows]
+        return render_template("dashboard/queue.html", items=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
+                               status=status, owner=owner or "", statuses=LEAD_STATUSES,
+                               reps=[r.name for r in rt.playbook.reps], business=rt.playbook.business)
+
+
+def call_now(rt: Any, lead: Lead, now: Any) -> bool:
+    """Hot (score at or over ``scoring.hot_at``), still to be booked, and inside the call window in the lead's time."""
+    if lead.status != "qualified" or (lead.score_total or 0) < rt.playbook.scoring.hot_at:
+        return False
+    zone = lead.timezone or rt.playbook.business.timezone
+    return next_call_opening(now, zone, rt.playbook.cadence.call_window) == now
+
+
+def _lead_or_404(db: Any, lead_id: int) -> Lead:
+    lead = db.get(Lead, lead_id)
+    if lead is None:
+        abort(404)
+    return lead
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead_page(lead_id: int) -> str:
+    """A lead: score breakdown, route state, the whole timeline, and the actions."""
+    rt = _runtime()
+    with rt.sessions() as db:
+        lead = _lead_or_404(db, lead_id)
+        return render_template("dashboard/lead.html", lead=lead, entries=timeline(db, lead_id),
+                               call_now=call_now(rt, lead, utcnow()), lost_reasons=LOST_REASONS,
+                               reps=[r.name for r in rt.playbook.reps], closed=lead.status in CLOSED_STATUSES,
+                               nonce=secrets.token_urlsafe(12), questions=rt.playbook.questions,
+                               business=rt.playbook.business)
+
+
+def _act(lead_id: int, action: Callable[[Any, Any, Lead], lead_actions.Queued | None], done: str) -> Response:
+    """Run an action on the lead in one transaction, queue what it left, and go back to the lead page."""
+    rt = _runtime()
+    try:
+        with rt.sessions.begin() as db:
+            queued = action(db, rt, _lead_or_404(db, lead_id)) or lead_actions.Queued()
+    except ActionRefused as exc:
+        flash(f"Not done: {exc}.", "error")
+        return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
+    enqueue_queued(rt, outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
+    flash(done, "ok")
+    return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
+
+
+def _actor() -> Actor:
+    rep = request.form.get("rep", "").strip()
+    return Actor(rep if rep and _runtime().playbook.rep_named(rep) else "owner")
+
+
+@bp.post("/leads/<int:lead_id>/booked")
+def mark_booked(lead_id: int) -> Response:
+    key = f"dashboard:{request.form.get('nonce', '')}"
+    return _act(lead_id, lambda db, rt, lead: lead_actions.mark_booked(db, rt, lead, by=_actor(), key=key),
+                "Marked booked; its follow-ups are stopped.")
+
+
+@bp.post("/leads/<int:lead_id>/won")
+def mark_won(lead_id: int) -> Response:
+    return _act(lead_id, lambda db, rt, lead: lead_actions.mark_won(db, lead, by=_actor()), "Marked won.")
+
+
+@bp.post("/leads/<int:lead_id>/lost")
+def mark_lost(lead_id: int) -> Response:
+    reason = request.form.get("reason", "")
+    return _act(lead_id, lambda db, rt, lead: lead_actions.mark_lost(db, lead, reason=reason, by=_actor()),
+                f"Marked lost ({reason}).")
+
+
+@bp.post("/leads/<int:lead_id>/claim")
+def claim(lead_id: int) -> Response:
+    rep = _actor().name
+    return _act(lead_id, lambda db, rt, lead: lead_actions.claim(db, lead, rep=rep) and None, f"Assigned to {rep}.")
+
+
+@bp.post("/leads/<int:lead_id>/take-over")
+def take_over(lead_id: int) -> Response:
+    rep = _actor().name
+    return _act(lead_id, lambda db, rt, lead: lead_actions.take_over(db, lead, rep=rep),
+                "You have the conversation: the bot is silent and the lead's messages are forwarded.")
+
+
+@bp.post("/leads/<int:lead_id>/hand-back")
+def hand_back(lead_id: int) -> Response:
+    return _act(lead_id, lambda db, rt, lead: lead_actions.hand_back(db, lead, by=_actor()),
+                "The bot has the conversation again.")
+
+
+@bp.post("/leads/<int:lead_id>/reply")
+def reply(lead_id: int) -> Response:
+    """The rep's typed reply: it takes the conversation over (the bot stops) and goes out through Twilio."""
+    text, key, actor = request.form.get("body", ""), request.form.get("nonce", ""), _actor()
+
+    def send(db: Any, rt: Any, lead: Lead) -> lead_actions.Queued:
+        if not key:
+            raise ActionRefused("the form is missing its nonce; reload the page")
+        queued = lead_actions.rep_reply(db, rt, lead, text=text, by=actor, key=key)
+        if lead.status not in CLOSED_STATUSES:
+            lead_actions.take_over(db, lead, rep=actor.name if actor.name != "owner" else (lead.owner or "owner"))
+        return queued
+
+    return _act(lead_id, send, "Reply queued for sending.")
+
+
+@bp.post("/leads/<int:lead_id>/note")
+def note(lead_id: int) -> Response:
+    text = request.form.get("text", "")
+    return _act(lead_id, lambda db, rt, lead: lead_actions.add_note(db, lead, text=text, by=_actor()), "Note added.")
+
+
+@bp.get("/export.csv")
+def export_csv() -> Response:
+    """The owner report as CSV (``since``/``until`` ISO 8601, optional), streamed."""
+    rt = _runtime()
+    try:
+        since = parse_instant(request.args["since"]) if request.args.get("since") else None
+        until = parse_instant(request.args["until"]) if request.args.get("until") else None
+    except ValueError:
+        return Response("since/until must be ISO 8601\n", status=422, mimetype="text/plain")
+
+    def rows() -> Any:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+        writer.writeheader()
+        with rt.sessions() as db:
+            for n, row in enumerate(owner_report(db, since=since, until=until), start=1):
+                writer.writerow(row)
+                if n % 500 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=leadline-owner-report.csv"})
