@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run serve test bench clean
+.PHONY: install browser run serve test bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,16 @@ run: install  ## run web + worker (+ sandbox without Twilio credentials) and cha
 serve: install  ## run web + worker for real traffic, no chat
 	$(PY) -m bot.devserver --serve $(ARGS)
 
-test: install  ## the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
+browser:  ## Debian's Chromium for the dashboard's browser tests (installed when missing and apt-get can)
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$CHROMIUM_PATH" ] || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing Debian's chromium for the browser tests"; \
+	      (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	       (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+	      echo "could not install chromium: the browser tests will be skipped"; \
+	    else echo "no chromium (sudo apt-get install chromium): the browser tests will be skipped"; fi; }
+
+test: install browser  ## the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install  ## benchmarks; prints tables and writes bench/results.json

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ class LauncherSettings(BaseSettings):
     database_url: str = "sqlite:///var/leadline.db"
     embedded_redis_path: Path = Path("var/redis.db")
     port: int = 8000
+    dashboard_password: str | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--linger", type=float, default=0.0,
                         help="after the last line, keep showing what the bot sends for this many seconds")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too, not only Ctrl-C
 
     cfg = LauncherSettings()
     public = f"http://127.0.0.1:{cfg.port}"
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 "TWILIO_API_BASE_URL": sandbox_url, "TWILIO_SMS_FROM": SANDBOX_SMS_FROM,
                 "TWILIO_WHATSAPP_FROM": SANDBOX_WHATSAPP_FROM}
         print(f"No Twilio credentials: using the sandbox at {sandbox_url}")
+    dashboard_note = "password from DASHBOARD_PASSWORD"
+    if not cfg.dashboard_password:  # a local run gets a one-off password rather than a closed dashboard
+        env["DASHBOARD_PASSWORD"] = secrets.token_urlsafe(9)
+        dashboard_note = f"password for this run: {env['DASHBOARD_PASSWORD']}"
     upgrade(cfg.database_url)
 
     Path("var").mkdir(exist_ok=True)
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_healthy(public, procs)
         print(f"Leadline is up at {public} (web + worker logs: {log_path})")
+        print(f"Dashboard: {public}/dashboard ({dashboard_note})")
         if args.serve or sandbox_url is None:
             print("Point your Twilio number's messaging webhook at PUBLIC_BASE_URL/twilio/messages. Ctrl-C stops.")
             procs.wait()

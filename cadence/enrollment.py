@@ -71,14 +71,15 @@ def stop(session: Session, lead: Lead, *, reason: str) -> int:
 def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int = 1000) -> list[int]:
     """Enroll leads silent mid-qualification for ``stall_after`` (scaled); returns their owed touch ids.
 
-    Mid-qualification: new or contacted, not yet scored, cadence not stopped for good. A
+    Mid-qualification: new or contacted, not yet scored, no rep has the conversation, cadence
+    not stopped for good. A
     lead that replied after an earlier enrolment and went quiet again is enrolled again.
     """
     now = utcnow()
     cutoff = now - scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
     last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
     query = select(Lead).where(
-        Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None),
+        Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None), Lead.taken_over_by.is_(None),
         or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
         or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
         last_heard <= cutoff,

@@ -112,6 +112,7 @@ def take_over(session: Session, lead: Lead, *, rep: str) -> None:
     lead.taken_over_by = rep
     lead.current_queue = queue_for(lead)
     enrollment.stop(session, lead, reason="closed")
+    lead.stop_reason = "closed"  # even if it was never enrolled: no stall enrolment while a rep has it
     add_activity(session, lead_id=lead.id, kind="take_over", by=rep)
 
 
@@ -121,6 +122,8 @@ def hand_back(session: Session, lead: Lead, *, by: Actor) -> None:
         return
     lead.taken_over_by = None
     lead.current_queue = queue_for(lead)
+    if lead.stop_reason == "closed":
+        lead.stop_reason = None  # a lead that goes quiet again may be enrolled again
     add_activity(session, lead_id=lead.id, kind="hand_back", by=by.name)
 
 

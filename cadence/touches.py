@@ -23,7 +23,7 @@ from cadence.runtime import Runtime
 from graph.playbook import Step
 from graph.texts import placeholders_for, render
 from store import outbox
-from store.leads import add_activity, set_status
+from store.leads import CLOSED_STATUSES, add_activity, set_status
 from store.models import Lead, Touch, utcnow
 from store.suppression import is_suppressed
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 EARLY_WAIT = timedelta(seconds=1.5)
 """RQ's scheduler keeps ``enqueue_at`` times in whole seconds (``calendar.timegm``), so a touch job can be
 released up to a second early; a job that early waits out the rest rather than send before its time."""
-CLOSED_STATUSES = frozenset({"opted_out", "booked", "disqualified", "lost"})
 
 
 class TouchRun(str, Enum):
@@ -134,6 +133,8 @@ def _stopped(session: Session, lead: Lead, step: Step) -> str | None:
         return f"cadence stopped: {lead.stop_reason}"
     if lead.status in CLOSED_STATUSES:
         return f"lead is {lead.status}"
+    if lead.taken_over_by:
+        return f"{lead.taken_over_by} has the conversation"
     if is_suppressed(session, address=lead.address):
         return "opted out"
     if is_reactivation(step.id, step.after_s) and lead.status != "dormant":

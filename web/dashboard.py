@@ -28,6 +28,7 @@ from cadence import lead_actions
 from cadence.clock import next_call_opening
 from cadence.jobs import enqueue_queued
 from cadence.lead_actions import ActionRefused, Actor
+from graph.texts import display
 from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, utcnow
 from store.queue import timeline, work_queue
@@ -67,6 +68,12 @@ def localtime(value: Any, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%b %d %H:%M %Z")
 
 
+@bp.app_template_filter("answer")
+def answer(value: Any) -> str:
+    """A stored answer as a person reads it (``yes`` for True)."""
+    return display(value)
+
+
 @bp.before_request
 def _guard() -> Any:
     if request.method == "POST":
@@ -74,7 +81,7 @@ def _guard() -> Any:
     if request.endpoint in ("dashboard.login", "dashboard.static"):
         return None
     if not session.get("dashboard"):
-        return redirect(url_for("dashboard.login", next=request.full_path))
+        return redirect(url_for("dashboard.login", next=request.full_path if request.query_string else request.path))
     return None
 
 
