@@ -96,6 +96,21 @@ class Settings(DatabaseSettings):
     calendly_signing_key: SecretStr | None = None
     """The webhook signing key of the Calendly subscription; unset, ``/webhooks/calendly`` refuses every call."""
 
+    openai_api_key: SecretStr | None = None
+    """Turns the language model on (extraction, FAQ and intents, drafting). Unset: the deterministic path only."""
+
+    openai_base_url: str | None = None
+    """Any OpenAI-compatible server (a local vLLM, llama.cpp or Ollama); unset: OpenAI's API."""
+
+    llm_model: str = "gpt-4o-mini"
+    """Model name sent to the server."""
+
+    llm_timeout_s: float = Field(default=8.0, gt=0)
+    """Timeout of one model call, seconds; on timeout the message takes the deterministic path."""
+
+    llm_max_retries: int = Field(default=1, ge=0, le=5)
+    """Retries of a failed model call (timeouts, 429, 5xx) before falling back."""
+
     reconcile_grace_s: float = Field(default=10.0, ge=0)
     """Work younger than this is assumed still on its way through the queue; older is re-enqueued, seconds."""
 

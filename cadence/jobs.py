@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from rq import Queue, RateLimit, Retry
+from sqlalchemy import select
 
 from cadence import runtime
 from cadence.delivery import Delivery, deliver
@@ -56,9 +57,15 @@ def enqueue_queued(rt: runtime.Runtime, *, outbox_ids: list[int], touch_ids: lis
     A failure to reach Redis is logged, not raised: the rows are in the database and the
     reconciler enqueues what Redis never got.
     """
+    from store.models import Message, utcnow
+
     try:
+        if outbox_ids:
+            with rt.sessions() as session:
+                held = dict(session.execute(select(Message.id, Message.send_after).where(Message.id.in_(outbox_ids))).all())
         for outbox_id in outbox_ids:
-            enqueue_delivery(rt.queue, outbox_id)
+            wait_s = (held[outbox_id] - utcnow()).total_seconds() if held.get(outbox_id) else 0
+            enqueue_delivery(rt.queue, outbox_id, delay_s=max(0.0, wait_s))  # a row held for quiet hours waits
         if touch_ids:
             dispatch(rt, list(touch_ids))
     except Exception:
@@ -84,6 +91,9 @@ def process_conversation(sender: str) -> int:
             dispatch(rt, turn.touch_ids)
         if turn.awaiting_lead is not None:
             enqueue_stall_check(rt, turn.awaiting_lead)
+        if turn.outcome_lead is not None and rt.llm is not None:
+            rt.queue.enqueue("cadence.jobs.write_crm_note", turn.outcome_lead, job_id=f"crm-note-{turn.outcome_lead}",
+                             result_ttl=0, description="CRM note")
         turns += 1
 
 
@@ -167,3 +177,10 @@ def send_message(message_id: int) -> str:
     if result is Delivery.RETRY:
         enqueue_delivery(rt.queue, message_id, delay_s=RETRY_DELAYS_S[1])
     return result.value
+
+
+def write_crm_note(lead_id: int) -> bool:
+    """Job: the model's few-line summary of the lead's conversation on its timeline (see ``cadence.notes``)."""
+    from cadence.notes import write_crm_note as write
+
+    return write(runtime.current(), lead_id)

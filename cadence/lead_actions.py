@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadence import enrollment
@@ -18,7 +19,7 @@ from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
 from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
-from store.models import LOST_REASONS, Lead
+from store.models import LOST_REASONS, Lead, Message, utcnow
 from store.suppression import is_suppressed
 
 
@@ -177,3 +178,54 @@ def notify_owner(session: Session, rt: Runtime, lead: Lead, text: str, *, key: s
 def _who(lead: Lead) -> str:
     name = lead.profile_name or "a lead"
     return f"{name} {lead.phone}"
+
+
+def pending_draft(session: Session, *, lead_id: int | None = None, owner: str | None = None) -> Message | None:
+    """The newest draft awaiting approval: of lead ``lead_id``, or of any lead ``owner`` owns."""
+    query = select(Message).join(Lead, Lead.id == Message.lead_id).where(
+        Message.outbox_state == outbox.AWAITING_APPROVAL)
+    if lead_id is not None:
+        query = query.where(Message.lead_id == lead_id)
+    if owner is not None:
+        query = query.where(Lead.owner == owner)
+    return session.scalars(query.order_by(Message.id.desc()).limit(1)).first()
+
+
+def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, text: str | None = None) -> Queued:
+    """Send a model's draft (or the rep's edit of it, ``text``): re-checked first, then queued for sending.
+
+    A draft is re-checked as any send is: if the lead has replied, booked, been closed or
+    opted out since, it is cancelled instead; in the lead's quiet hours it waits for their end.
+
+    Raises:
+        ActionRefused: the draft is gone, already decided, or no longer applies (it is then cancelled).
+    """
+    from cadence.clock import quiet_until
+    from graph.drafts import MAX_CHARS
+
+    if draft.outbox_state != outbox.AWAITING_APPROVAL:
+        raise ActionRefused("that draft was already decided")
+    lead = draft.lead
+    why_not = None
+    if lead.status in CLOSED_STATUSES or lead.taken_over_by:
+        why_not = f"the lead is {lead.status if lead.status in CLOSED_STATUSES else 'with ' + lead.taken_over_by}"
+    elif lead.stop_reason:
+        why_not = f"its cadence stopped ({lead.stop_reason})"
+    elif is_suppressed(session, address=lead.address):
+        why_not = "the number opted out"
+    if why_not:
+        draft.outbox_state = "cancelled"
+        add_activity(session, lead_id=lead.id, kind="note", text=f"Draft not sent: {why_not}.", by=by.name)
+        raise ActionRefused(f"not sent: {why_not}")
+    if text is not None:
+        text = text.strip()
+        limit = MAX_CHARS.get(lead.channel, MAX_CHARS["sms"])
+        if not text or len(text) > limit:
+            raise ActionRefused(f"the text must be 1 to {limit} characters")
+        draft.body = text
+    now = utcnow()
+    draft.send_after = quiet_until(now, lead.timezone or rt.playbook.business.timezone, rt.playbook.cadence.quiet_hours)
+    draft.outbox_state = "pending"
+    add_activity(session, lead_id=lead.id, kind="draft_approved", by=by.name, message_id=draft.id,
+                 edited=text is not None)
+    return Queued([draft.id])

@@ -17,7 +17,9 @@ from store import outbox
 from store.models import LOST_REASONS, Lead, Message
 
 COMMAND = re.compile(r"^\s*(claim|booked|lost)\s+#?(\d+)\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
-USAGE = ("Leadline rep commands: CLAIM <lead id>, BOOKED <lead id>, LOST <lead id> <reason>. "
+APPROVAL = re.compile(r"^\s*(yes|edit)\b\s*#?(\d+)?\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+USAGE = ("Leadline rep commands: CLAIM <lead id>, BOOKED <lead id>, LOST <lead id> <reason>, "
+         "YES <lead id> (send its draft), EDIT <lead id> <text>. "
          f"Reasons: {', '.join(LOST_REASONS)}.")
 
 
@@ -38,6 +40,9 @@ def handle(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_ac
 
 
 def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tuple[str, lead_actions.Queued]:
+    approval = APPROVAL.match(body)
+    if approval is not None:
+        return _approve(session, rt, rep, approval.group(1).lower(), approval.group(2), approval.group(3))
     match = COMMAND.match(body)
     if match is None:
         return USAGE, lead_actions.Queued()
@@ -61,3 +66,23 @@ def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tup
     except ActionRefused as exc:
         return str(exc), lead_actions.Queued()
     return f"Lead #{lead_id} marked lost ({reason}); its follow-ups are stopped.", lead_actions.Queued()
+
+
+def _approve(session: Session, rt: Runtime, rep: Rep, verb: str, lead_id: str | None,
+             text: str) -> tuple[str, lead_actions.Queued]:
+    """YES [id] sends the newest draft awaiting approval (of that lead, else of the rep's leads); EDIT [id] <text>
+    sends the rep's text instead."""
+    if verb == "edit" and not text:
+        return "EDIT needs your text: EDIT <lead id> <text>.", lead_actions.Queued()
+    if verb == "yes" and text:
+        return USAGE, lead_actions.Queued()
+    draft = lead_actions.pending_draft(session, lead_id=int(lead_id) if lead_id else None,
+                                       owner=None if lead_id else rep.name)
+    if draft is None:
+        where = f" for lead #{lead_id}" if lead_id else ""
+        return f"No draft is waiting for approval{where}.", lead_actions.Queued()
+    try:
+        queued = lead_actions.approve_draft(session, rt, draft, by=Actor(rep.name), text=text if verb == "edit" else None)
+    except ActionRefused as exc:
+        return f"Lead #{draft.lead_id}: {exc}.", lead_actions.Queued()
+    return f"Lead #{draft.lead_id}: {'your text' if verb == 'edit' else 'the draft'} is on its way.", queued

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from langgraph.graph.state import CompiledStateGraph
 from redis import Redis
@@ -24,6 +25,9 @@ from graph.playbook import Playbook, load_playbook
 from settings import Settings
 from store.checkpoints import open_checkpointer
 from store.db import make_engine, make_sessionmaker
+
+if TYPE_CHECKING:
+    from cadence.llm import LanguageModel
 
 
 @dataclass
@@ -46,6 +50,15 @@ class Runtime:
     def graph(self) -> CompiledStateGraph:
         """The conversation graph with its checkpointer open for the life of the runtime."""
         return build_graph(self._resources.enter_context(open_checkpointer(self.settings.database_url)))
+
+    @cached_property
+    def llm(self) -> "LanguageModel | None":
+        """The language model when ``OPENAI_API_KEY`` is set; None: the deterministic path only."""
+        if self.settings.openai_api_key is None:
+            return None
+        from cadence.llm import LanguageModel
+
+        return LanguageModel(self.settings, self.playbook, self.sessions)
 
     def close(self) -> None:
         self._resources.close()

@@ -24,12 +24,13 @@ from cadence import enrollment, lead_actions, rep_commands
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
 from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
-from graph.context import TurnContext
 from cadence.ownership import route_new_lead, route_on_answers
+from graph.context import TurnContext
 from graph.playbook import Playbook, Rep
 from graph.texts import placeholders_for, render
+from graph.understanding import ACTION_INTENTS, sure_without_model
 from store import consent, outbox
-from store.leads import add_activity, attach_to_lead, mark_processed, set_status
+from store.leads import CLOSED_STATUSES, add_activity, attach_to_lead, mark_processed, set_status
 from store.models import CaptureEvent, Lead, Message, utcnow
 from store.suppression import is_suppressed
 
@@ -50,6 +51,8 @@ class TurnResult:
     touch_ids: list[int] = field(default_factory=list)
     awaiting_lead: int | None = None
     """The lead, when the turn left its qualification open (a stall check is due after ``stall_after``)."""
+    outcome_lead: int | None = None
+    """The lead, when this turn brought it to an outcome (its CRM note is due)."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,66 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
             return TurnResult(outbox_ids=forwarded)
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
         body = message.body or ""
-    values = run_graph(rt, ref, turn=f"in:{message_id}", body=body)
+    turn = f"in:{message_id}"
+    understanding = understand(rt, ref, turn=turn, body=body)
+    if understanding is not None and understanding["intent"] in ACTION_INTENTS:
+        with rt.sessions.begin() as session:
+            return act_on_intent(session, rt, lead_id=ref.id, message_id=message_id, body=body,
+                                 understanding=understanding)
+    values = run_graph(rt, ref, turn=turn, body=body, understanding=understanding)
     with rt.sessions.begin() as session:
         return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)
+
+
+def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any] | None:
+    """A model's proposal for an inbound message, or None: no model configured, the turn already ran,
+    the deterministic parser is sure (a short answer it reads costs no model call), or the call failed."""
+    if rt.llm is None or not body.strip():
+        return None
+    saved = rt.graph.get_state({"configurable": {"thread_id": lead.thread_id}}).values
+    if saved.get("last_turn") == turn:
+        return None
+    pending = rt.playbook.questions[saved["question_index"]] if saved.get("phase") == "asking" else None
+    if sure_without_model(pending, body):
+        return None
+    return rt.llm.understand(body, pending=pending.id if pending else None, lead_id=lead.id)
+
+
+def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: int, body: str,
+                  understanding: dict[str, Any]) -> TurnResult:
+    """Intents code acts on instead of the conversation.
+
+    ``opt_out`` in words is a STOP (the number is suppressed on every channel); ``wants_human``
+    and ``angry`` hand the lead to its owner (the bot goes silent, the rep is told); a
+    ``wrong_number`` gets an apology and the lead is closed as lost (``other``).
+    """
+    lead = session.get(Lead, lead_id)
+    intent = understanding["intent"]
+    mark_processed(session, message_id=message_id)
+    add_activity(session, lead_id=lead.id, kind="intent", intent=intent, message_id=message_id)
+    if intent == "opt_out":
+        consent.opt_out(session, phone=lead.phone, keyword="in words")
+        return TurnResult()
+    language = understanding.get("language") if understanding.get("language") in rt.playbook.locales else None
+    texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
+                             answers=lead.answers or {})
+    queued: list[int | None] = []
+    if intent == "wrong_number":
+        queued += _reply(session, rt, lead, session.get(Message, message_id),
+                         render(rt.playbook.text("replies.wrong_number", language), **texts))
+        set_status(session, lead=lead, status="lost", lost_reason="other")
+        enrollment.stop(session, lead, reason="closed")
+        return TurnResult(outbox_ids=[i for i in queued if i])
+    owner = rt.playbook.rep_named(lead.owner) or rt.playbook.reps[0]
+    texts["rep"] = owner.name
+    queued += _reply(session, rt, lead, session.get(Message, message_id),
+                     render(rt.playbook.text("replies.handoff", language), **texts))
+    if lead.status not in CLOSED_STATUSES:
+        lead_actions.take_over(session, lead, rep=owner.name)
+    why = "asks for a person" if intent == "wants_human" else "sounds upset"
+    queued += lead_actions.notify_owner(session, rt, lead, f"Lead #{lead.id} {why}; the bot has stepped back. "
+                                        f"They wrote: {body}"[:1500], key=f"intent:{message_id}")
+    return TurnResult(outbox_ids=[i for i in queued if i])
 
 
 def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnResult:
@@ -156,14 +216,19 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
     return TurnResult(outbox_ids=[i for i in queued if i is not None], awaiting_lead=lead_id)
 
 
-def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any]:
-    """The graph's state after ``turn``, running it only if it has not run yet."""
+def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str,
+              understanding: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The graph's state after ``turn``, running it only if it has not run yet.
+
+    ``understanding`` is a model's proposal for ``body`` (``graph.understanding.clean``), or None.
+    """
     config = {"configurable": {"thread_id": lead.thread_id}}
     saved = rt.graph.get_state(config).values
     if saved.get("last_turn") == turn:
         return saved
     context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
-    return rt.graph.invoke({"inbound": body, "turn": turn}, config, context=context, durability="exit")
+    return rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, config, context=context,
+                           durability="exit")
 
 
 def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, values: dict[str, Any]) -> TurnResult:
@@ -185,7 +250,7 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
     mark_processed(session, message_id=message_id)
     still_open = values.get("phase") == "asking" and lead.status in ("new", "contacted")
     return TurnResult(outbox_ids=[i for i in queued if i is not None], touch_ids=touch_ids,
-                      awaiting_lead=lead.id if still_open else None)
+                      awaiting_lead=lead.id if still_open else None, outcome_lead=lead.id if first_outcome else None)
 
 
 def _rep_sender(rt: Runtime, message: Message) -> Rep | None:

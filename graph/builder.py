@@ -25,9 +25,11 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_edge(START, "begin_turn")
     builder.add_conditional_edges("begin_turn", nodes.route_turn, ["greet", "answer", "follow_up"])
 
-    # New conversation: greeting plus the first question, then wait for the prospect.
+    # New conversation: the greeting, whatever the first message already answered, then the next question.
     builder.add_node("greet", nodes.greet)
-    builder.add_edge("greet", END)
+    builder.add_node("absorb", nodes.absorb)
+    builder.add_edge("greet", "absorb")
+    builder.add_conditional_edges("absorb", nodes.route_after_answer, ["ask", "score", END])
 
     # Open conversation: parse the answer; re-ask, ask the next question, or score.
     builder.add_node("answer", nodes.answer)

@@ -12,22 +12,27 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
-from graph.parsing import in_service_area, parse_answer
-from graph.playbook import Playbook
+from graph.parsing import Parsed, in_service_area, parse_answer
+from graph.playbook import Playbook, Question
 from graph.scoring import score_lead
 from graph.state import ConversationState
 from graph.texts import display, placeholders_for, render
+from graph.understanding import validated_answers
 
 MAX_REASKS_PER_QUESTION = 2
 """An answer that can't be parsed is re-asked at most this often, then recorded as unknown."""
 
 
-def begin_turn(state: ConversationState) -> dict[str, Any]:
-    """Start a turn: clear last turn's replies and set defaults on the first turn."""
-    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"]}
+def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
+    language (once, from a model's detection) when the playbook speaks it."""
+    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False}
     if "phase" not in state:
         update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {},
-                   "disqualified": False, "score": None, "outcome": None}
+                   "disqualified": False, "score": None, "outcome": None, "language": None}
+    language = (state.get("understanding") or {}).get("language")
+    if not state.get("language") and language in runtime.context.playbook.locales:
+        update["language"] = language
     return update
 
 
@@ -37,41 +42,88 @@ def route_turn(state: ConversationState) -> Literal["greet", "answer", "follow_u
 
 
 def greet(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Greeting and the first question."""
+    """The greeting; the first question follows (or whatever the first message left unanswered)."""
     pb = runtime.context.playbook
     texts = _placeholders(state, runtime.context)
-    return {"phase": "asking", "question_index": 0,
-            "replies": [render(pb.greeting, **texts), render(pb.questions[0].ask, **texts)]}
+    return {"phase": "asking", "question_index": 0, "replies": [render(pb.text("greeting", state.get("language")), **texts)]}
+
+
+def absorb(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """The first message's answers, when a model read any from it (validated by the parsers)."""
+    pb = runtime.context.playbook
+    answers = {**validated_answers(pb, (state.get("understanding") or {}).get("answers") or {}), **state["answers"]}
+    return {"answers": answers, "question_index": next_unanswered(pb, answers),
+            "disqualified": out_of_area(pb, answers)}
 
 
 def answer(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Parse the inbound text as the pending question's answer.
+    """Read the inbound message: the pending question's answer, and any other answers a model found in it.
 
-    A parsed answer is recorded and the question index advances. An unparseable one is
+    The deterministic parser settles a short answer it reads without a model (the caller does
+    not ask one). When a model was asked, its proposal for the pending question is used if it
+    passes the same parser; otherwise the parser's own reading stands. An off-script
+    question recognised by a model is answered from the playbook's FAQ and the pending
+    question asked again (not counted as a failed answer). Otherwise an unreadable answer is
     re-asked with a hint up to ``MAX_REASKS_PER_QUESTION`` times, then recorded as unknown.
     """
-    pb = runtime.context.playbook
+    ctx = runtime.context
+    pb = ctx.playbook
+    language = state.get("language")
+    understanding = state.get("understanding") or {}
     question = pb.questions[state["question_index"]]
     parsed = parse_answer(question, state["inbound"])
+    proposals = validated_answers(pb, understanding.get("answers") or {})
+    if question.id in proposals:  # a model was asked because the parser was not sure: its valid reading wins
+        parsed = Parsed(ok=True, value=proposals[question.id])
     answers = dict(state["answers"])
-    if not parsed.ok and state["attempts"] < MAX_REASKS_PER_QUESTION:
-        ask = render(question.ask, **_placeholders(state, runtime.context))
-        return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
-                "replies": [f"{parsed.hint} {ask}"]}
-    answers[question.id] = parsed.value if parsed.ok else None
-    disqualified = bool(
-        parsed.ok and question.type == "postal_code" and question.outside_area == "disqualify"
-        and not in_service_area(question, str(parsed.value))
-    )
-    return {"answers": answers, "attempts": 0, "question_index": state["question_index"] + 1,
-            "disqualified": disqualified}
+    before = len(answers)
+    if parsed.ok:
+        answers[question.id] = parsed.value
+    for qid, value in proposals.items():
+        answers.setdefault(qid, value)
+    replies: list[str] = []
+    if understanding.get("intent") == "question":
+        replies.append(faq_reply(pb, understanding.get("faq_id"), language, _placeholders(state, ctx)))
+    update: dict[str, Any] = {"answers": answers, "attempts": 0}
+    if not parsed.ok and len(answers) == before:
+        ask_text = _ask(pb, question, state, ctx)
+        if replies:  # answered their question; ask ours again, not counted against them
+            return {"replies": [*replies, ask_text], "asked": True}
+        if state["attempts"] < MAX_REASKS_PER_QUESTION:
+            hint = pb.locales[language].hint if language in pb.locales and pb.locales[language].hint else parsed.hint
+            return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
+                    "replies": [f"{hint} {ask_text}"], "asked": True}
+        answers[question.id] = None  # given up on: recorded as unknown
+    update |= {"answers": answers, "replies": replies, "question_index": next_unanswered(pb, answers),
+               "disqualified": out_of_area(pb, answers)}
+    return update
+
+
+def next_unanswered(pb: Playbook, answers: dict[str, Any]) -> int:
+    """Index of the first question without an answer (``len(questions)`` when all are answered)."""
+    for index, question in enumerate(pb.questions):
+        if question.id not in answers:
+            return index
+    return len(pb.questions)
+
+
+def out_of_area(pb: Playbook, answers: dict[str, Any]) -> bool:
+    """Whether an answered postal-code question that disqualifies is outside the service area."""
+    return any(q.type == "postal_code" and q.outside_area == "disqualify" and answers.get(q.id) is not None
+               and not in_service_area(q, str(answers[q.id])) for q in pb.questions)
+
+
+def faq_reply(pb: Playbook, faq_id: str | None, language: str | None, texts: dict[str, Any]) -> str:
+    """The playbook's answer to FAQ ``faq_id``, or ``replies.faq_unknown`` (never anything a model wrote)."""
+    key = f"faq.{faq_id}" if faq_id and any(f.id == faq_id for f in pb.faq) else "replies.faq_unknown"
+    return render(pb.text(key, language), **texts)
 
 
 def route_after_answer(state: ConversationState, runtime: Runtime[TurnContext]) -> Literal["ask", "score", "__end__"]:
     """Score when disqualified or out of questions; stop after a re-ask; else ask the next question."""
     if state["disqualified"] or state["question_index"] >= len(runtime.context.playbook.questions):
         return "score"
-    if state["replies"]:
+    if state.get("asked"):
         return "__end__"
     return "ask"
 
@@ -79,7 +131,7 @@ def route_after_answer(state: ConversationState, runtime: Runtime[TurnContext]) 
 def ask(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Ask the pending question."""
     question = runtime.context.playbook.questions[state["question_index"]]
-    return {"replies": [*state["replies"], render(question.ask, **_placeholders(state, runtime.context))]}
+    return {"replies": [*state["replies"], _ask(runtime.context.playbook, question, state, runtime.context)], "asked": True}
 
 
 def score(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -99,8 +151,9 @@ def decide(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
         outcome, spec = "qualified", pb.outcomes.qualified
     else:
         outcome, spec = "nurture", pb.outcomes.nurture
+    message = pb.text(f"outcomes.{outcome}.message", state.get("language"))
     update: dict[str, Any] = {"phase": "done", "outcome": outcome,
-                              "replies": [*state["replies"], render(spec.message, **texts)]}
+                              "replies": [*state["replies"], render(message, **texts)]}
     if outcome == "qualified":
         update["rep_alert"] = rep_alert_text(pb, ctx, state)
     return update
@@ -113,7 +166,12 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     spec = getattr(ctx.playbook.outcomes, state["outcome"])
     if state["outcome"] == "disqualified":
         texts["resource_url"] = spec.resource_url
-    return {"replies": [render(spec.already_text, **texts)]}
+    understanding = state.get("understanding") or {}
+    replies = []
+    if understanding.get("intent") == "question":
+        replies.append(faq_reply(ctx.playbook, understanding.get("faq_id"), state.get("language"), texts))
+    already = ctx.playbook.text(f"outcomes.{state['outcome']}.already_text", state.get("language"))
+    return {"replies": [*replies, render(already, **texts)]}
 
 
 def rep_alert_text(pb: Playbook, ctx: TurnContext, state: ConversationState) -> str:
@@ -124,6 +182,10 @@ def rep_alert_text(pb: Playbook, ctx: TurnContext, state: ConversationState) -> 
     return (f"{hot} ({s['grade']}, {s['total']}/100): {ctx.name or 'no name given'}, {ctx.phone}\n"
             f"{answers}\n"
             f"Fit {s['fit']} + intent {s['intent']} + engagement {s['engagement']}. Booking link sent.")
+
+
+def _ask(pb: Playbook, question: Question, state: ConversationState, ctx: TurnContext) -> str:
+    return render(pb.text(f"questions.{question.id}", state.get("language")), **_placeholders(state, ctx))
 
 
 def _placeholders(state: ConversationState, ctx: TurnContext) -> dict[str, Any]:

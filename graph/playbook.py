@@ -21,7 +21,7 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 QuestionType = Literal["choice", "yes_no", "number", "money", "postal_code", "text"]
 
 # Placeholders every text may use, besides the question ids.
-BASE_PLACEHOLDERS = frozenset({"name", "phone", "business", "booking_url", "resource_url"})
+BASE_PLACEHOLDERS = frozenset({"name", "phone", "business", "booking_url", "resource_url", "rep"})
 
 
 class PlaybookError(ValueError):
@@ -148,6 +148,41 @@ class Rep(_Model):
     @classmethod
     def _e164(cls, value: str) -> str:
         return to_e164(value)
+
+
+class FaqEntry(_Model):
+    """An off-script question the bot may answer (only these; anything else gets ``replies.faq_unknown``)."""
+
+    id: Identifier
+    question: str
+    """The question as prospects ask it; shown to the model to recognise it."""
+    answer: str
+
+
+class Replies(_Model):
+    """The bot's own texts beyond the questions (used when a model recognises the situation)."""
+
+    faq_unknown: str = "Good question. A member of our team will follow up on that."
+    handoff: str = "Thanks {name}. I'm passing you to {rep}, who will reach out to you personally."
+    wrong_number: str = "Sorry for the mix-up! We won't text this number again."
+
+
+class Locale(_Model):
+    """The owner's texts in another language; anything left out falls back to the playbook's own (English) text."""
+
+    greeting: str | None = None
+    questions: dict[str, str] = {}
+    """Question id → the question in this language."""
+    outcomes: dict[str, dict[str, str]] = {}
+    """``qualified`` / ``nurture`` / ``disqualified`` → ``{message, already_text}``."""
+    steps: dict[str, str] = {}
+    """Cadence step id → its text in this language."""
+    faq: dict[str, str] = {}
+    """FAQ id → its answer in this language."""
+    replies: dict[str, str] = {}
+    """``faq_unknown`` / ``handoff`` / ``wrong_number`` in this language."""
+    hint: str | None = None
+    """Prefix of a re-ask in this language (e.g. "Perdón, no entendí.")."""
 
 
 class Goals(_Model):
@@ -282,6 +317,10 @@ class Playbook(_Model):
     reps: list[Rep] = Field(min_length=1)
     routing: list[RoutingRule] = []
     goals: Goals = Goals()
+    faq: list[FaqEntry] = []
+    replies: Replies = Replies()
+    locales: dict[Literal["es"], Locale] = {}
+    """Other languages the bot speaks (``es``); a prospect writing in one gets the conversation in it."""
     cadence: Cadence = Cadence()
 
     @model_validator(mode="after")
@@ -289,6 +328,18 @@ class Playbook(_Model):
         ids = [q.id for q in self.questions]
         if len(set(ids)) != len(ids):
             raise ValueError("question ids must be unique")
+        for code, locale in self.locales.items():
+            for qid in locale.questions:
+                if qid not in ids:
+                    raise ValueError(f"locales.{code}.questions.{qid} is not a question id; known: {ids}")
+            steps = {st.id for st in self.cadence.steps}
+            for sid in locale.steps:
+                if sid not in steps:
+                    raise ValueError(f"locales.{code}.steps.{sid} is not a cadence step id; known: {sorted(steps)}")
+            faqs = {f.id for f in self.faq}
+            for fid in locale.faq:
+                if fid not in faqs:
+                    raise ValueError(f"locales.{code}.faq.{fid} is not a faq id; known: {sorted(faqs)}")
         names = [r.name for r in self.reps]
         if len(set(names)) != len(names):
             raise ValueError("rep names must be unique")
@@ -321,7 +372,53 @@ class Playbook(_Model):
         if self.cadence.first_touch_template:
             out += [(f"cadence.first_touch_template.variables.{k}", v)
                     for k, v in self.cadence.first_touch_template.variables.items()]
+        out += [(f"faq.{i}.answer", f.answer) for i, f in enumerate(self.faq)]
+        out += [(f"replies.{k}", v) for k, v in self.replies.model_dump().items()]
+        for code, locale in self.locales.items():
+            where = f"locales.{code}"
+            out += [(f"{where}.greeting", locale.greeting)] if locale.greeting else []
+            out += [(f"{where}.questions.{k}", v) for k, v in locale.questions.items()]
+            out += [(f"{where}.outcomes.{o}.{k}", v) for o, texts in locale.outcomes.items() for k, v in texts.items()]
+            out += [(f"{where}.{part}.{k}", v) for part in ("steps", "faq", "replies")
+                    for k, v in getattr(locale, part).items()]
         return out
+
+    def text(self, path: str, language: str | None = None) -> str:
+        """An owner text in ``language`` when the playbook has it, else the default text.
+
+        ``path``: ``greeting``, ``questions.<id>``, ``outcomes.<name>.message``,
+        ``outcomes.<name>.already_text``, ``steps.<id>``, ``faq.<id>``, ``replies.<name>``.
+
+        Raises:
+            KeyError: no such text.
+        """
+        locale = self.locales.get(language) if language else None
+        head, _, rest = path.partition(".")
+        if locale is not None:
+            found = None
+            if head == "greeting":
+                found = locale.greeting
+            elif head == "outcomes":
+                name, _, key = rest.partition(".")
+                found = locale.outcomes.get(name, {}).get(key)
+            elif head in ("questions", "steps", "faq", "replies"):
+                found = getattr(locale, head).get(rest)
+            if found:
+                return found
+        if head == "greeting":
+            return self.greeting
+        if head == "questions":
+            return next(q.ask for q in self.questions if q.id == rest)
+        if head == "outcomes":
+            name, _, key = rest.partition(".")
+            return getattr(getattr(self.outcomes, name), key)
+        if head == "steps":
+            return self.step(rest).text
+        if head == "faq":
+            return next(f.answer for f in self.faq if f.id == rest)
+        if head == "replies":
+            return getattr(self.replies, rest)
+        raise KeyError(path)
 
     def rep_named(self, name: str | None) -> Rep | None:
         """The rep called ``name`` (case-insensitive), or None."""

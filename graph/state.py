@@ -5,7 +5,7 @@ Values are JSON-native so any LangGraph checkpointer can store them.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Phase = Literal["new", "asking", "done"]
 Outcome = Literal["qualified", "nurture", "disqualified"]
@@ -18,6 +18,9 @@ class TurnInput(TypedDict):
     """The prospect's text for this turn ("" for a conversation the business starts)."""
     turn: str
     """What the turn answers: ``in:<message id>`` or ``start:<capture event id>``; a turn is run once per key."""
+    understanding: NotRequired[dict[str, Any] | None]
+    """A language model's proposal for this message (``graph.understanding.clean``), or None: the
+    deterministic path. Saved with the turn, so a re-run reads the same proposal."""
 
 
 class ConversationState(TypedDict, total=False):
@@ -25,6 +28,11 @@ class ConversationState(TypedDict, total=False):
 
     inbound: str
     turn: str
+    understanding: dict[str, Any] | None
+    language: str | None
+    """The prospect's language once known (``es`` when the playbook has Spanish texts); None means the default."""
+    asked: bool
+    """This turn's replies already end with a question (a re-ask); nothing more to ask."""
     last_turn: str
     """Key of the last completed turn; lets a retried job find its replies instead of running it twice."""
     phase: Phase

@@ -253,3 +253,23 @@ class Suppression(Base):
     phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     keyword: Mapped[str | None] = mapped_column(String(16))
+
+
+class LlmCall(Base):
+    """One language-model call: what for, how long, how many tokens, and whether its answer was used."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    """``extract``, ``draft`` or ``summary``."""
+    model: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``ok``, ``timeout``, ``error`` (HTTP or connection), ``invalid`` (failed the schema or the draft checks)."""
+    reason: Mapped[str | None] = mapped_column(String(200))
+    latency_ms: Mapped[int]
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

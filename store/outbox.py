@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 
 from store.models import Message, utcnow
 
+AWAITING_APPROVAL = "awaiting_approval"
+"""A model-drafted touch for a hot lead, held until a rep approves it (it is never claimed before)."""
+
 # Twilio's message statuses in the order they can happen; a callback never moves a message back.
 # Source: https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
 STATUS_RANK = {
@@ -34,7 +37,7 @@ def add_outbound(
     session: Session, *, lead_id: int | None, kind: str, to_address: str, body: str | None,
     dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
     content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
-    send_after: datetime | None = None,
+    send_after: datetime | None = None, state: str = "pending",
 ) -> int | None:
     """Queue a message for sending (not before ``send_after``, UTC); returns its id, or None when
     ``dedupe_key`` was already queued.
@@ -46,7 +49,7 @@ def add_outbound(
     row = Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
                   from_address=from_address, messaging_service_sid=messaging_service_sid,
                   content_sid=content_sid, content_variables=content_variables, send_after=send_after,
-                  dedupe_key=dedupe_key, outbox_state="pending")
+                  dedupe_key=dedupe_key, outbox_state=state)
     try:
         with session.begin_nested():
             session.add(row)
@@ -105,7 +108,8 @@ def cancel(session: Session, *, message_id: int, reason: str) -> None:
 def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) -> int:
     """Cancel every pending row to these addresses; returns how many."""
     result = session.execute(
-        update(Message).where(Message.to_address.in_(to_addresses), Message.outbox_state == "pending")
+        update(Message).where(Message.to_address.in_(to_addresses),
+                              Message.outbox_state.in_(("pending", AWAITING_APPROVAL)))
         .values(outbox_state="cancelled", error_message=reason)
     )
     return result.rowcount

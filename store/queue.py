@@ -111,4 +111,12 @@ def describe(activity: Activity) -> str:
             return f"Conversation taken over{by}"
         case "hand_back":
             return f"Conversation handed back to the bot{by}"
+        case "intent":
+            return {"wants_human": "Asked for a person: handed to the rep", "angry": "Sounded upset: handed to the rep",
+                    "wrong_number": "Said it is the wrong number", "opt_out": "Asked us to stop (opt-out in words)"}.get(
+                d.get("intent"), f"Intent: {d.get('intent')}")
+        case "crm_note":
+            return f"CRM note: {d.get('text', '')}"
+        case "draft_approved":
+            return f"Draft {'edited and ' if d.get('edited') else ''}approved{by}"
     return activity.kind.replace("_", " ")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from store.models import LEAD_STATUSES, LOST_REASONS, CaptureEvent, Lead, Message, Touch
+from store.models import LEAD_STATUSES, LOST_REASONS, CaptureEvent, Lead, LlmCall, Message, Touch
 
 
 class minutes_between(FunctionElement):
@@ -111,7 +111,25 @@ def report(session: Session, *, since: datetime | None, until: datetime | None, 
         "booking_rate": round(booked / total, 4) if total else None,
         "touches": touches_by_step(session, since, until, step_ids),
         "qualified_this_month": qualified_this_month,
+        "llm": model_usage(session, since, until),
     }
+
+
+def model_usage(session: Session, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    """Language-model calls made in the window: how many by purpose and outcome, tokens, latency p50/p90 (ms)."""
+    window = _in_window(LlmCall.created_at, since, until)
+    calls: dict[str, dict[str, int]] = {}
+    for purpose, outcome, count in session.execute(
+            select(LlmCall.purpose, LlmCall.outcome, func.count()).where(window).group_by(LlmCall.purpose, LlmCall.outcome)):
+        calls.setdefault(purpose, {})[outcome] = count
+    prompt, completion = session.execute(select(func.coalesce(func.sum(LlmCall.prompt_tokens), 0),
+                                                func.coalesce(func.sum(LlmCall.completion_tokens), 0)).where(window)).one()
+    ranked = (select(LlmCall.latency_ms.label("v"), func.cume_dist().over(order_by=LlmCall.latency_ms).label("cd"))
+              .where(window).subquery())
+    p50, p90 = session.execute(select(func.min(case((ranked.c.cd >= 0.5, ranked.c.v))),
+                                      func.min(case((ranked.c.cd >= 0.9, ranked.c.v))))).one()
+    return {"calls": calls, "prompt_tokens": int(prompt), "completion_tokens": int(completion),
+            "latency_ms": {"p50": p50, "p90": p90}}
 
 
 def touches_by_step(session: Session, since: datetime | None, until: datetime | None,

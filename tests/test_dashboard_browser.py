@@ -48,6 +48,14 @@ def page(browser, web) -> Iterator[object]:
     context.close()
 
 
+def midday_zone() -> str:
+    """An IANA zone where it is about noon now (Etc/GMT signs are inverted: Etc/GMT-5 is UTC+5)."""
+    from datetime import datetime, timezone
+
+    offset = (12 - datetime.now(timezone.utc).hour + 12) % 24 - 12
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 def log_in(page, password: str = DASHBOARD_PASSWORD) -> None:
     page.goto("/dashboard")
     page.fill("input[name=password]", password)
@@ -215,3 +223,30 @@ def test_it_fits_a_phone_screen(browser, web, prospect, sessions):
         assert button["height"] >= 36  # a thumb-sized target
     finally:
         context.close()
+
+
+def test_a_draft_awaiting_approval_is_edited_and_sent_from_the_lead_page(page, prospect, sessions):
+    from store import outbox
+    from store.models import Message
+
+    p = prospect()
+    p.say("hi")
+    p.wait_for_replies(2)
+    lead = lead_of(sessions, p.number)
+    with sessions.begin() as s:  # what a touch job leaves when the model drafted for a hot lead
+        s.get(type(lead), lead.id).timezone = midday_zone()  # approval outside the lead's quiet hours
+        draft_id = outbox.add_outbound(s, lead_id=lead.id, kind="touch", to_address=p.number, body="Drafted follow-up",
+                                       dedupe_key=f"touch:test-draft-{lead.id}", from_address="+15005550006",
+                                       state=outbox.AWAITING_APPROVAL)
+    log_in(page)
+    page.goto(f"/dashboard/leads/{lead.id}")
+    assert page.locator("#draft textarea").input_value() == "Drafted follow-up"
+    p.assert_no_more(2, settle_s=0.5)
+    page.fill("#draft textarea", "Hi! Checking in: happy to answer any roof questions.")
+    page.click("button:has-text('Approve and send')")
+    assert page.locator(".flash").inner_text() == "Draft approved; it is on its way."
+    assert p.wait_for_replies(3)[-1] == "Hi! Checking in: happy to answer any roof questions."
+    assert page.locator("#draft").count() == 0
+    assert "Draft edited and approved by Dana" in page.locator(".timeline").inner_text()
+    with sessions() as s:
+        assert s.get(Message, draft_id).outbox_state == "sent"

@@ -30,7 +30,7 @@ from cadence.jobs import enqueue_queued
 from cadence.lead_actions import ActionRefused, Actor
 from graph.texts import display
 from store.leads import CLOSED_STATUSES
-from store.models import LEAD_STATUSES, LOST_REASONS, Lead, utcnow
+from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
 from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
 from web.stats import parse_instant
@@ -174,7 +174,8 @@ def lead_page(lead_id: int) -> str:
     rt = _runtime()
     with rt.sessions() as db:
         lead = _lead_or_404(db, lead_id)
-        return render_template("dashboard/lead.html", lead=lead, entries=timeline(db, lead_id),
+        draft = lead_actions.pending_draft(db, lead_id=lead_id)
+        return render_template("dashboard/lead.html", lead=lead, entries=timeline(db, lead_id), draft=draft,
                                call_now=call_now(rt, lead, utcnow()), lost_reasons=LOST_REASONS,
                                reps=[r.name for r in rt.playbook.reps], closed=lead.status in CLOSED_STATUSES,
                                nonce=secrets.token_urlsafe(12), questions=rt.playbook.questions,
@@ -252,6 +253,22 @@ def reply(lead_id: int) -> Response:
         return queued
 
     return _act(lead_id, send, "Reply queued for sending.")
+
+
+@bp.post("/leads/<int:lead_id>/drafts/<int:message_id>/approve")
+def approve_draft(lead_id: int, message_id: int) -> Response:
+    """Send a model's draft as it is, or as the rep edited it in the form."""
+    edited = request.form.get("body")
+    actor = _actor()
+
+    def approve(db: Any, rt: Any, lead: Lead) -> lead_actions.Queued:
+        draft = db.get(Message, message_id)
+        if draft is None or draft.lead_id != lead.id:
+            raise ActionRefused("that draft does not exist")
+        text = edited if edited is not None and edited.strip() != (draft.body or "").strip() else None
+        return lead_actions.approve_draft(db, rt, draft, by=actor, text=text)
+
+    return _act(lead_id, approve, "Draft approved; it is on its way.")
 
 
 @bp.post("/leads/<int:lead_id>/note")
