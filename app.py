@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from bot import webhook
 from bot.logs import configure_logging
-from web import calendly, dashboard, leads, metrics, stats
+from web import calendly, dashboard, leads, metrics, privacy, stats
 from cadence.runtime import build_runtime
 from settings import Settings
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(stats.bp)
     app.register_blueprint(calendly.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(privacy.bp)
     dashboard.init_app(app)
     metrics.instrument(app)
     app.add_url_rule("/healthz", view_func=healthz)
@@ -137,3 +138,25 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
             count += 1
     engine.dispose()
     click.echo(f"{count} leads exported", err=True)
+
+
+@cli.command("erase", help="Erase everything held about a phone number (GDPR/CCPA erasure); a hashed "
+                           "opt-out is kept so an opted-out number stays opted out.")
+@click.argument("phone")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(phone: str, yes: bool) -> None:
+    from cadence.erasure import erase as erase_all
+    from graph.playbook import to_e164
+
+    try:
+        number = to_e164(phone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="PHONE") from None
+    if not yes:
+        click.confirm(f"Erase every record of {number}?", abort=True)
+    rt = build_runtime(Settings())
+    try:
+        counts = erase_all(rt, number)
+    finally:
+        rt.close()
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))

@@ -76,5 +76,6 @@ def status() -> tuple[str, int]:
         outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
         touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
         if code in SUPPRESSING_ERRORS and (to := outbox.recipient(session, twilio_sid=sid)) is not None:
-            consent.opt_out(session, phone=to.removeprefix("whatsapp:"), keyword=None)
+            consent.opt_out(session, phone=to.removeprefix("whatsapp:"), keyword=None, source="carrier",
+                            text=f"Twilio error {code} on a status callback")
     return "", 204

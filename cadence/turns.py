@@ -83,6 +83,9 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
                 mark_processed(session, message_id=message_id)
                 return TurnResult(outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
             lead = attach_to_lead(session, message)
+            if lead.owner is None:  # first contact: the prospect wrote first, which is their consent to a reply
+                consent.record(session, phone=lead.phone, channel=lead.channel, event="granted",
+                               source=lead.source, text=message.body or "", lead_id=lead.id)
             if lead.timezone is None:
                 lead.timezone = lead_timezone(lead.phone, rt.playbook.business.timezone)
             if lead.owner is None:
@@ -147,7 +150,7 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     mark_processed(session, message_id=message_id)
     add_activity(session, lead_id=lead.id, kind="intent", intent=intent, message_id=message_id)
     if intent == "opt_out":
-        consent.opt_out(session, phone=lead.phone, keyword="in words")
+        consent.opt_out(session, phone=lead.phone, keyword="in words", source="words", text=body)
         return TurnResult()
     language = understanding.get("language") if understanding.get("language") in rt.playbook.locales else None
     texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
@@ -265,10 +268,10 @@ def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead
     """A rep's text: STOP and START apply to the rep's number as to anyone's; the rest is a rep command."""
     keyword = classify(message.body or "")
     if keyword == "opt_out":
-        consent.opt_out(session, phone=rep.phone, keyword=normalize(message.body))
+        consent.opt_out(session, phone=rep.phone, keyword=normalize(message.body), text=message.body)
         return lead_actions.Queued()
     if keyword == "opt_in":
-        consent.opt_in(session, phone=rep.phone)
+        consent.opt_in(session, phone=rep.phone, text=message.body or "")
     return rep_commands.handle(session, rt, message, rep)
 
 
@@ -295,10 +298,10 @@ def _compliance(session: Session, rt: Runtime, message: Message, lead: Lead) -> 
     """Apply STOP/START/HELP and the opt-out state; None when the graph should run."""
     keyword = classify(message.body or "")
     if keyword == "opt_out":
-        consent.opt_out(session, phone=lead.phone, keyword=normalize(message.body))
+        consent.opt_out(session, phone=lead.phone, keyword=normalize(message.body), text=message.body)
         return []
     if is_suppressed(session, address=lead.address):
-        if keyword == "opt_in" and consent.opt_in(session, phone=lead.phone):
+        if keyword == "opt_in" and consent.opt_in(session, phone=lead.phone, text=message.body or ""):
             text = render(rt.playbook.business.resubscribed_text, business=rt.playbook.business.name)
             return _reply(session, rt, lead, message, text)
         if lead.status != "opted_out":  # first contact on another channel after the opt-out

@@ -1,20 +1,39 @@
-"""Opt-out and opt-in applied to every lead and pending send of a number."""
+"""Consent: opt-out and opt-in applied to every lead and pending send of a number, and the
+append-only record of each consent given or revoked (``ConsentRecord``)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from store.leads import leads_for_number, set_status, status_before_opt_out
+from store.models import ConsentRecord
 from store.outbox import cancel_pending
 from store.suppression import suppress, unsuppress
 from store.touches import cancel_owed
 
 
-def opt_out(session: Session, *, phone: str, keyword: str | None) -> int:
+def record(session: Session, *, phone: str, channel: str, event: str, source: str, text: str,
+           lead_id: int | None = None) -> None:
+    """Append a consent event (``granted`` or ``revoked``) with the exact words behind it; never updates one.
+
+    Raises:
+        ValueError: ``event`` is neither ``granted`` nor ``revoked``.
+    """
+    if event not in ("granted", "revoked"):
+        raise ValueError(f"unknown consent event {event!r}")
+    session.add(ConsentRecord(phone=phone, lead_id=lead_id, channel=channel, event=event, source=source[:64],
+                              text=text or ""))
+
+
+def opt_out(session: Session, *, phone: str, keyword: str | None, source: str = "keyword",
+            text: str | None = None) -> int:
     """STOP: suppress the number, mark its leads ``opted_out``, stop their cadence and cancel pending sends.
 
-    Applies to SMS and WhatsApp alike. Returns how many pending sends were cancelled.
+    Applies to SMS and WhatsApp alike; the revocation is recorded with ``text`` (the prospect's
+    exact words) and ``source`` (``keyword``, ``words``, ``carrier``). Returns how many pending
+    sends were cancelled.
     """
+    record(session, phone=phone, channel="any", event="revoked", source=source, text=text or keyword or "")
     suppress(session, address=phone, keyword=keyword)
     cancelled = cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
     for lead in leads_for_number(session, phone=phone):
@@ -24,13 +43,14 @@ def opt_out(session: Session, *, phone: str, keyword: str | None) -> int:
     return cancelled
 
 
-def opt_in(session: Session, *, phone: str) -> bool:
-    """START/UNSTOP/YES after an opt-out: lift the suppression, restore each lead's prior status.
+def opt_in(session: Session, *, phone: str, text: str = "START") -> bool:
+    """START/UNSTOP/YES after an opt-out: lift the suppression, restore each lead's prior status, record it.
 
     Returns False when the number was not opted out (nothing changes).
     """
     if not unsuppress(session, address=phone):
         return False
+    record(session, phone=phone, channel="any", event="granted", source="keyword", text=text)
     for lead in leads_for_number(session, phone=phone):
         if lead.status == "opted_out":
             set_status(session, lead=lead, status=status_before_opt_out(session, lead_id=lead.id))

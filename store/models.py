@@ -158,7 +158,7 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     """Outbox key (e.g. ``reply:<inbound id>:<n>``); a re-run that writes the same row again is a no-op."""
-    outbox_state: Mapped[str | None] = mapped_column(String(12))
+    outbox_state: Mapped[str | None] = mapped_column(String(24))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     send_after: Mapped[datetime | None]
@@ -272,4 +272,30 @@ class LlmCall(Base):
     latency_ms: Mapped[int]
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentRecord(Base):
+    """One consent event for a number: given (a form, the prospect's own first message, START) or revoked
+    (STOP, opt-out in words, a carrier's 21610). Appended, never changed: the record of who agreed to what, when.
+
+    Source of the duty: TCPA (47 U.S.C. § 227) and the CTIA Messaging Principles expect a business to
+    show the consent behind every message it sends.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_phone", "phone", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    """E.164 (erasure removes these rows with the rest of the number's data)."""
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    """``sms``, ``whatsapp``, or ``any`` (an opt-out covers both)."""
+    event: Mapped[str] = mapped_column(String(8))
+    """``granted`` or ``revoked``."""
+    source: Mapped[str] = mapped_column(String(64))
+    """Where it came from: the capture source (``web_form``…), ``inbound_sms``, ``keyword``, ``words``, ``carrier``."""
+    text: Mapped[str] = mapped_column(Text)
+    """The exact words: the form's consent text, the prospect's message, the keyword they sent."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

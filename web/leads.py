@@ -20,6 +20,7 @@ from cadence.clock import lead_timezone
 from cadence.jobs import enqueue_start
 from cadence.ownership import route_new_lead
 from graph.playbook import to_e164
+from store import consent
 from store.capture import capture_lead
 from store.models import Lead, utcnow
 from web.auth import bearer
@@ -44,6 +45,8 @@ class LeadCapture(BaseModel):
     phone: str
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    consent_text: str | None = Field(default=None, max_length=2000)
+    """The exact consent wording the prospect agreed to on the form (kept in the consent record)."""
 
     @field_validator("phone")
     @classmethod
@@ -77,6 +80,10 @@ def capture() -> tuple[Any, int]:
             timezone=lead_timezone(lead.phone, rt.playbook.business.timezone))
         if captured.starts_conversation:
             route_new_lead(session, rt.playbook, session.get(Lead, captured.lead_id), captured_at=received_at)
+        if captured.outcome != "already_received":
+            consent.record(session, phone=lead.phone, channel=lead.channel, event="granted", source=lead.source,
+                           text=lead.consent_text or f"(no consent text sent with the {lead.source} capture)",
+                           lead_id=captured.lead_id)
     if captured.starts_conversation:
         address = f"whatsapp:{lead.phone}" if lead.channel == "whatsapp" else lead.phone
         try:

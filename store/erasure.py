@@ -1,0 +1,47 @@
+"""Erasing a number: every row that holds it or belongs to its leads goes; only a hashed opt-out stays.
+
+Source of the duty: the right to erasure (GDPR art. 17, CCPA § 1798.105). The suppression
+entry is kept (a SHA-256 of the number, no other data) so a number that opted out stays
+opted out: forgetting it would let the business text it again (TCPA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from store.models import Activity, CaptureEvent, ConsentRecord, Lead, LlmCall, Message, Touch
+
+
+@dataclass
+class Erased:
+    """What an erasure removed (ids, for the jobs and checkpoints to remove next)."""
+
+    lead_ids: list[int] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    touch_ids: list[int] = field(default_factory=list)
+    consent_records: int = 0
+
+
+def erase_number(session: Session, *, phone: str) -> Erased:
+    """Delete the number's leads and everything of theirs, its messages (either direction, any channel,
+    attached to a lead or not), consent records and model-call records. ``phone`` is E.164."""
+    addresses = [phone, f"whatsapp:{phone}"]
+    lead_ids = list(session.scalars(select(Lead.id).where(Lead.phone == phone)))
+    touch_ids = list(session.scalars(select(Touch.id).where(Touch.lead_id.in_(lead_ids)))) if lead_ids else []
+    message_ids = list(session.scalars(select(Message.id).where(or_(
+        Message.lead_id.in_(lead_ids), Message.from_address.in_(addresses), Message.to_address.in_(addresses)))))
+    consents = session.execute(delete(ConsentRecord).where(or_(
+        ConsentRecord.phone == phone, ConsentRecord.lead_id.in_(lead_ids)))).rowcount
+    if lead_ids:
+        session.execute(delete(LlmCall).where(LlmCall.lead_id.in_(lead_ids)))
+        session.execute(delete(Touch).where(Touch.lead_id.in_(lead_ids)))
+        session.execute(delete(Activity).where(Activity.lead_id.in_(lead_ids)))
+        session.execute(delete(CaptureEvent).where(CaptureEvent.lead_id.in_(lead_ids)))
+    if message_ids:
+        session.execute(delete(Message).where(Message.id.in_(message_ids)))
+    if lead_ids:
+        session.execute(delete(Lead).where(Lead.id.in_(lead_ids)))
+    return Erased(lead_ids=lead_ids, message_ids=message_ids, touch_ids=touch_ids, consent_records=consents)
