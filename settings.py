@@ -96,6 +96,13 @@ class Settings(DatabaseSettings):
     calendly_signing_key: SecretStr | None = None
     """The webhook signing key of the Calendly subscription; unset, ``/webhooks/calendly`` refuses every call."""
 
+    twilio_mps: float | None = Field(default=None, gt=0)
+    """Messages per second each sender may be handed (1 for a US long code, 3 toll-free, 100 short code,
+    80 WhatsApp); enforced across every worker. Unset: no limit of Leadline's own."""
+
+    twilio_mps_overrides: dict[str, float] = {}
+    """Per-sender rates as JSON, e.g. ``{"+18005550100": 3, "MG…": 100}``; others get ``TWILIO_MPS``."""
+
     openai_api_key: SecretStr | None = None
     """Turns the language model on (extraction, FAQ and intents, drafting). Unset: the deterministic path only."""
 

@@ -53,6 +53,10 @@ class SandboxState:
     clock_offset_s: float = 0.0
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per recipient: ``{"status", "code", "count", "latency_s"}`` injected into message creation."""
+    rate_mps: float | None = None
+    """Creates accepted per sender per rolling second; more are refused 429 / 20429 as Twilio does."""
+    accepted: dict[str, list[float]] = field(default_factory=dict)
+    refused: int = 0
 
     def now(self) -> float:
         return time.time() + self.clock_offset_s
@@ -167,6 +171,13 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
             time.sleep(latency_s + (fault or {}).get("latency_s", 0))
         if injected:
             return twilio_error(injected[0], injected[1], f"injected fault {injected[1]}")
+        with state.lock:
+            if state.rate_mps:
+                window = [t for t in state.accepted.get(service or sender, []) if t > time.time() - 1.0]
+                if len(window) >= state.rate_mps:
+                    state.refused += 1
+                    return twilio_error(429, 20429, "Too Many Requests")
+                state.accepted[service or sender] = [*window, time.time()]
         failure = None
         with state.lock:
             whatsapp = to.startswith("whatsapp:")
@@ -260,6 +271,15 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
         with state.lock:
             state.opted_out.add(request.form.get("Phone", ""))
         return jsonify({"opted_out": sorted(state.opted_out)})
+
+    @app.route("/sandbox/rate", methods=["GET", "POST"])
+    def rate() -> Any:
+        """POST ``Mps``: creates accepted per sender per second (0: no limit). GET: the limit and how many were refused."""
+        with state.lock:
+            if request.method == "POST":
+                state.rate_mps = float(request.form.get("Mps", 0)) or None
+                state.refused = 0
+            return jsonify({"mps": state.rate_mps, "refused": state.refused})
 
     @app.post("/sandbox/faults")
     def inject_fault() -> Any:

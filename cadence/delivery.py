@@ -7,6 +7,7 @@ committed at any point before that wins (a STOP racing a send cancels it).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from cadence.runtime import Runtime
+from cadence.send_rate import INLINE_WAIT_S
 from store import consent, outbox, touches
 from store.leads import add_activity
 from store.models import Lead, Message, utcnow
@@ -36,6 +38,8 @@ class Delivery(str, Enum):
     """Twilio was not reached or asked to slow down; the row is pending again."""
     SKIPPED = "skipped"
     """The row was not pending (another worker has or had it)."""
+    THROTTLED = "throttled"
+    """The sender's send rate is used up; the row is pending again with ``send_after`` at its slot."""
 
 
 def deliver(rt: Runtime, message_id: int) -> Delivery:
@@ -55,6 +59,14 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
         lead_id, kind = row.lead_id, row.kind
     if not request["from_address"] and not request["messaging_service_sid"]:
         return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM")
+    wait_s = rt.send_rate.reserve(request["messaging_service_sid"] or request["from_address"])
+    if wait_s > INLINE_WAIT_S:  # the sender's rate is spoken for: back in the outbox until its slot
+        with rt.sessions.begin() as session:
+            outbox.release(session, message_id=message_id, error_message=None,
+                           send_after=utcnow() + timedelta(seconds=wait_s))
+        return Delivery.THROTTLED
+    if wait_s > 0:
+        time.sleep(wait_s)
     try:
         sent = rt.sender.send(**request)
     except SendRefused as exc:

@@ -132,23 +132,48 @@ def start_conversation(lead_id: int, capture_id: int) -> int:
 
 
 def send_all(rt: runtime.Runtime, outbox_ids: list[int]) -> None:
-    """Send outbox rows now, in order; a row Twilio could not take yet, or one held for later, is queued."""
-    for outbox_id in outbox_ids:
+    """Send outbox rows now, in order. When one cannot go yet (Twilio not reached, asked to slow down, or
+    the sender's rate is used up) it and every row after it are queued together for later, so a
+    prospect never gets a turn's messages out of order; a row held for later (a rep alert waiting
+    for the call window) is queued for its time."""
+    for index, outbox_id in enumerate(outbox_ids):
         result = deliver(rt, outbox_id)
-        if result is Delivery.RETRY:
-            enqueue_delivery(rt.queue, outbox_id, delay_s=RETRY_DELAYS_S[0])
-        elif result is Delivery.SKIPPED:
+        if result in (Delivery.RETRY, Delivery.THROTTLED):
+            rest = list(outbox_ids[index:])
+            delay = RETRY_DELAYS_S[0] if result is Delivery.RETRY else _held_for(rt, outbox_id) + 1.0
+            rt.queue.enqueue_in(timedelta(seconds=delay), "cadence.jobs.send_in_order", rest,
+                                retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S),
+                                description=f"send messages={rest}")
+            return
+        if result is Delivery.SKIPPED:
             _enqueue_held(rt, outbox_id)
 
 
+def send_in_order(outbox_ids: list[int]) -> int:
+    """Job: send a turn's remaining rows in order (see :func:`send_all`); returns how many were given."""
+    send_all(runtime.current(), outbox_ids)
+    return len(outbox_ids)
+
+
+def _held_for(rt: runtime.Runtime, outbox_id: int) -> float:
+    """Seconds until the row's ``send_after`` (0 when none or past)."""
+    from store.models import Message, utcnow
+
+    with rt.sessions() as session:
+        row = session.get(Message, outbox_id)
+        return max(0.0, (row.send_after - utcnow()).total_seconds()) if row is not None and row.send_after else 0.0
+
+
 def _enqueue_held(rt: runtime.Runtime, outbox_id: int) -> None:
-    """A row with ``send_after`` in the future (a rep alert held for the call window) is queued for then."""
+    """A row with ``send_after`` in the future (a rep alert held for the call window, a send waiting for its
+    slot in the sender's rate) is queued for then."""
     from store.models import Message, utcnow
 
     with rt.sessions() as session:
         row = session.get(Message, outbox_id)
         if row is not None and row.outbox_state == "pending" and row.send_after and row.send_after > utcnow():
-            enqueue_delivery(rt.queue, outbox_id, delay_s=(row.send_after - utcnow()).total_seconds())
+            # +1 s: RQ's scheduler keeps whole seconds, and a job woken before send_after finds nothing due
+            enqueue_delivery(rt.queue, outbox_id, delay_s=(row.send_after - utcnow()).total_seconds() + 1.0)
 
 
 def run_touch(touch_id: int) -> str:
@@ -156,14 +181,16 @@ def run_touch(touch_id: int) -> str:
     is queued again."""
     from cadence.touches import TouchRun
     from cadence.touches import run_touch as run
-    from store.models import Touch
+    from store.models import Message, Touch, utcnow
 
     rt = runtime.current()
     result = run(rt, touch_id)
     if result is TouchRun.QUEUED:
         with rt.sessions() as session:
             message_id = session.get(Touch, touch_id).message_id
-        enqueue_delivery(rt.queue, message_id, delay_s=RETRY_DELAYS_S[0])
+            held = session.get(Message, message_id).send_after
+        wait_s = (held - utcnow()).total_seconds() if held else 0
+        enqueue_delivery(rt.queue, message_id, delay_s=max(RETRY_DELAYS_S[0], wait_s))
     return result.value
 
 
@@ -176,6 +203,8 @@ def send_message(message_id: int) -> str:
     result = deliver(rt, message_id)
     if result is Delivery.RETRY:
         enqueue_delivery(rt.queue, message_id, delay_s=RETRY_DELAYS_S[1])
+    elif result in (Delivery.THROTTLED, Delivery.SKIPPED):
+        _enqueue_held(rt, message_id)  # a row not due yet is queued again for its time
     return result.value
 
 

@@ -28,6 +28,7 @@ from store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
     from cadence.llm import LanguageModel
+    from cadence.send_rate import SendRate
 
 
 @dataclass
@@ -50,6 +51,13 @@ class Runtime:
     def graph(self) -> CompiledStateGraph:
         """The conversation graph with its checkpointer open for the life of the runtime."""
         return build_graph(self._resources.enter_context(open_checkpointer(self.settings.database_url)))
+
+    @cached_property
+    def send_rate(self) -> "SendRate":
+        """The per-sender send-rate buckets (shared through Redis)."""
+        from cadence.send_rate import SendRate
+
+        return SendRate(self.redis, default_mps=self.settings.twilio_mps, overrides=self.settings.twilio_mps_overrides)
 
     @cached_property
     def llm(self) -> "LanguageModel | None":

@@ -83,7 +83,8 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
     if message_id is None:
         return outcome
     delivered = deliver(rt, message_id)
-    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
+    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED,
+            Delivery.THROTTLED: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
 
 
 def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime,

@@ -89,12 +89,18 @@ def mark_failed(session: Session, *, message_id: int, error_code: int | None, er
     )
 
 
-def release(session: Session, *, message_id: int, error_message: str) -> None:
-    """Put a claimed row back to pending: Twilio was never reached, so sending again is safe."""
-    session.execute(
-        update(Message).where(Message.id == message_id, Message.outbox_state == "claimed")
-        .values(outbox_state="pending", claimed_at=None, error_message=error_message[:500])
-    )
+def release(session: Session, *, message_id: int, error_message: str | None,
+            send_after: datetime | None = None) -> None:
+    """Put a claimed row back to pending: Twilio was never reached, so sending again is safe.
+
+    ``send_after`` (UTC) holds it until then (its slot in the sender's send rate).
+    """
+    values: dict[str, Any] = {"outbox_state": "pending", "claimed_at": None}
+    if error_message is not None:
+        values["error_message"] = error_message[:500]
+    if send_after is not None:
+        values["send_after"] = send_after
+    session.execute(update(Message).where(Message.id == message_id, Message.outbox_state == "claimed").values(**values))
 
 
 def cancel(session: Session, *, message_id: int, reason: str) -> None:
