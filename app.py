@@ -11,7 +11,9 @@ from typing import Any
 
 import click
 from flask import Flask, jsonify
+from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
@@ -44,7 +46,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     dashboard.init_app(app)
     metrics.instrument(app)
     app.add_url_rule("/healthz", view_func=healthz)
+    app.register_error_handler(DBAPIError, unavailable)
+    app.register_error_handler(RedisError, unavailable)
     return app
+
+
+def unavailable(exc: Exception) -> Any:
+    """The database or Redis is down: a fast 503 (Twilio then tries the webhook's fallback URL and retries),
+    logged; nothing half-done is kept, since the request's transaction never committed."""
+    import logging
+
+    from flask import request
+
+    logging.getLogger("leadline.web").error("%s %s: %s unavailable: %s", request.method, request.path,
+                                            "database" if isinstance(exc, DBAPIError) else "Redis",
+                                            type(exc).__name__)
+    answer = jsonify({"error": "temporarily unavailable; try again"})
+    answer.headers["Retry-After"] = "5"
+    return answer, 503
 
 
 def healthz() -> Any:

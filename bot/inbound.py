@@ -27,13 +27,19 @@ class InboundMessage(BaseModel):
     message_sid: str = Field(alias="MessageSid", pattern=r"^[A-Z]{2}[0-9a-fA-F]{32}$")
     account_sid: str = Field(alias="AccountSid", min_length=2)
     from_address: str = Field(alias="From", min_length=1)
-    to_address: str = Field(alias="To", min_length=1)
+    to_address: str = Field(alias="To", min_length=1, max_length=64)
     body: str = Field(default="", alias="Body")
     profile_name: str | None = Field(default=None, alias="ProfileName")
     wa_id: str | None = Field(default=None, alias="WaId")
     num_media: int = Field(default=0, alias="NumMedia", ge=0, le=10)
     media_urls: list[str] = []
     media_types: list[str] = []
+
+    @field_validator("profile_name")
+    @classmethod
+    def _short_name(cls, value: str | None) -> str | None:
+        """A WhatsApp profile name is a display name: kept to its first 100 characters, never a reason to refuse."""
+        return value[:100] if value else value
 
     @field_validator("from_address")
     @classmethod

@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
+POSTGRES_CONNECT_TIMEOUT_S = 3
+"""Longest wait to open a Postgres connection, seconds."""
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys so several processes share it.
 
@@ -30,7 +34,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(sa_url, pool_pre_ping=True, **kwargs)
+    # A down or unreachable database must fail a request fast (the webhook answers 503 so Twilio
+    # uses its fallback URL), not hang on the OS's connect timeout.
+    connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S} if sa_url.get_backend_name() == "postgresql" else {}
+    return create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,31 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class NulSafeText(TypeDecorator):
+    """Text kept exactly, U+0000 included: Postgres refuses NUL in text columns, so there a backslash is
+    stored doubled and NUL as ``\\0``, and both are restored on read. SQLite stores the text as is."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        return value.replace("\\", "\\\\").replace("\x00", "\\0")
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or dialect.name != "postgresql" or "\\" not in value:
+            return value
+        return re.sub(r"\\([\\0])", lambda m: "\x00" if m.group(1) == "0" else "\\", value)
+
+
+class NulSafeString(NulSafeText):
+    """:class:`NulSafeText` in a ``VARCHAR(n)`` column."""
+
+    impl = String
+    cache_ok = True
 
 
 class Base(DeclarativeBase):
@@ -143,9 +169,10 @@ class Message(Base):
     to_address: Mapped[str] = mapped_column(String(64))
     from_address: Mapped[str | None] = mapped_column(String(64))
     messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
-    sender_name: Mapped[str | None] = mapped_column(String(200))
+    sender_name: Mapped[str | None] = mapped_column(NulSafeString(200))
     """Inbound: the WhatsApp ProfileName that came with the message."""
-    body: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(NulSafeText)
+    """Kept exactly as received or sent (any Unicode, NUL included)."""
     media: Mapped[dict[str, Any] | None]
     """Inbound media: ``{"urls": [...], "types": [...]}``."""
     content_sid: Mapped[str | None] = mapped_column(String(34))

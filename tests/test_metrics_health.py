@@ -61,3 +61,26 @@ def test_healthz_reports_database_and_redis_separately(web, settings, tmp_path):
         assert answer.status_code == 503
         assert answer.json()[down] == "down" and answer.json()["status"] == "degraded"
         assert answer.json()["redis" if down == "database" else "database"] == "ok"
+
+
+def test_webhook_answers_a_fast_503_when_the_database_is_down(settings):
+    """Twilio takes a 5xx as a reason to try the fallback URL; a hang would tie up its request instead."""
+    import time
+
+    from tests.test_webhook import inbound_form, post_signed
+
+    dead = f"127.0.0.1:{free_port()}"
+    broken = stack_settings(database_url=f"postgresql+psycopg://postgres@{dead}/test", redis_url=settings.redis_url,
+                            sandbox_url=settings.twilio_api_base_url, web_port=9, playbook=settings.playbook)
+    app = create_app(broken)
+    server, base = serve_in_thread(app)
+    try:
+        started = time.monotonic()
+        answer = post_signed(f"{base}/twilio/messages", inbound_form("+17205558888"),
+                             signed_url="http://127.0.0.1:9/twilio/messages")
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert elapsed < 5
