@@ -35,6 +35,9 @@ test: install browser  ## the test suite (SQLite + embedded Redis, or DATABASE_U
 bench: install  ## benchmarks; prints tables and writes bench/results.json
 	$(PY) bench/webhook_ack.py
 	$(PY) bench/cadence.py
+	$(PY) bench/turns.py
+	$(PY) bench/eval_extraction.py
+	FUZZ_EXAMPLES=10000 $(PY) -m pytest -q tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from cadence.runtime import Runtime
-from graph.drafts import urls_in
+from graph.drafts import playbook_urls, urls_in
 from store.leads import add_activity
 from store.models import Activity, Lead, Message
 
@@ -40,7 +40,7 @@ def write_crm_note(rt: Runtime, lead_id: int) -> bool:
         transcript = "\n".join(f"{'Prospect' if m.direction == 'inbound' else 'Us'}: {m.body}" for m in rows if m.body)
         facts = (f"Status: {lead.status}. Grade {lead.grade}, score {lead.score_total}. Answers: "
                  + ", ".join(f"{k}={v}" for k, v in (lead.answers or {}).items()))
-    allowed = urls_in([t for _, t in rt.playbook.texts()])
+    allowed = playbook_urls(rt.playbook)
     note = rt.llm.write(
         "summary", "Write a CRM note for a sales rep: 2 to 4 short lines on what the prospect needs, how urgent "
         "it is, anything they said that matters for the call, and the outcome. Plain text, no greeting.",

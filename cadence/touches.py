@@ -171,7 +171,7 @@ def _send_approval_requests(rt: Runtime, message_id: int) -> None:
 def personal_draft(rt: Runtime, touch_id: int) -> str | None:
     """A model's personal version of the touch's text from the lead's answers and recent messages, checked
     (``graph.drafts``); None when there is no model, the touch is not a free-text send, or the draft fails."""
-    from graph.drafts import check_draft, digits_in, urls_in
+    from graph.drafts import check_draft, digits_in, playbook_urls, urls_in
     from store.models import Message
 
     pb = rt.playbook
@@ -194,7 +194,7 @@ def personal_draft(rt: Runtime, touch_id: int) -> str | None:
         lines = [f"{'Prospect' if m.direction == 'inbound' else 'Us'}: {m.body}" for m in reversed(history) if m.body]
         answers = ", ".join(f"{k}: {v}" for k, v in (lead.answers or {}).items() if v is not None) or "none yet"
         channel, lead_id = lead.channel, lead.id
-    allowed_urls = urls_in([t for _, t in pb.texts()] + [template])
+    allowed_urls = playbook_urls(pb) | urls_in([template])
     allowed_numbers = digits_in([t for _, t in pb.texts()])
     instructions = (
         f"You write one short follow-up text message for {pb.business.name}. Keep the meaning and every link of "

@@ -30,6 +30,7 @@ from graph.playbook import Playbook, Rep
 from graph.texts import placeholders_for, render
 from graph.understanding import ACTION_INTENTS, sure_without_model
 from store import consent, outbox
+from store.checkpoints import prune_thread
 from store.leads import CLOSED_STATUSES, add_activity, attach_to_lead, mark_processed, set_status
 from store.models import CaptureEvent, Lead, Message, utcnow
 from store.suppression import is_suppressed
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 REP_HANDLED = ("booked", "won", "lost")
 """Statuses a person or a booking set: the lead's later messages go to its rep, not through the bot."""
+
+PRUNE_EVERY_TURNS = 4
+"""A conversation's old checkpoints are dropped every this many turns (at most this many are kept)."""
 
 MAX_TURN_ATTEMPTS = 3
 """A message whose turn fails this often is set aside (logged, on the timeline) so the lead's later messages flow."""
@@ -230,8 +234,14 @@ def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str,
     if saved.get("last_turn") == turn:
         return saved
     context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
-    return rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, config, context=context,
-                           durability="exit")
+    values = rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, config, context=context,
+                             durability="exit")
+    if values.get("turns_taken", 0) % PRUNE_EVERY_TURNS == 0:
+        try:
+            prune_thread(rt.graph.checkpointer, lead.thread_id)
+        except Exception:  # housekeeping: a later turn prunes again
+            log.warning("could not prune the checkpoints of a conversation", exc_info=True)
+    return values
 
 
 def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, values: dict[str, Any]) -> TurnResult:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graph.playbook import Playbook
 
 MAX_CHARS = {"sms": 320, "whatsapp": 1024}
 """Longest draft per channel, characters: two SMS segments (Twilio splits longer texts and bills per
@@ -22,6 +26,13 @@ _PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{6,}\d(?!\w)")
 def urls_in(texts: Iterable[str]) -> set[str]:
     """Every link written in ``texts`` (the playbook's), without trailing punctuation."""
     return {u.rstrip(".,;:!?") for text in texts for u in _URL.findall(text)}
+
+
+def playbook_urls(playbook: "Playbook") -> set[str]:
+    """Every link the owner's playbook gives: the booking and resource URLs and any link in its texts."""
+    outcomes = playbook.outcomes
+    return urls_in([t for _, t in playbook.texts()]) | {
+        outcomes.qualified.booking_url, outcomes.nurture.resource_url, outcomes.disqualified.resource_url}
 
 
 def digits_in(texts: Iterable[str]) -> set[str]:

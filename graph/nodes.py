@@ -26,7 +26,8 @@ MAX_REASKS_PER_QUESTION = 2
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
     language (once, from a model's detection) when the playbook speaks it."""
-    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False}
+    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False,
+                              "turns_taken": state.get("turns_taken", 0) + 1}
     if "phase" not in state:
         update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {},
                    "disqualified": False, "score": None, "outcome": None, "language": None}

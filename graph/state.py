@@ -33,6 +33,8 @@ class ConversationState(TypedDict, total=False):
     """The prospect's language once known (``es`` when the playbook has Spanish texts); None means the default."""
     asked: bool
     """This turn's replies already end with a question (a re-ask); nothing more to ask."""
+    turns_taken: int
+    """Turns run in this conversation so far (the caller prunes old checkpoints every few)."""
     last_turn: str
     """Key of the last completed turn; lets a retried job find its replies instead of running it twice."""
     phase: Phase

@@ -44,3 +44,26 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
         yield PostgresSaver(pool)
     finally:
         pool.close()
+
+
+def prune_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
+    """Keep only the thread's latest checkpoint: all a conversation needs to resume.
+
+    Turns run with ``durability="exit"``, one checkpoint per turn, and Leadline never
+    replays or forks a conversation, so older checkpoints are dead weight that would grow
+    the database with every message. Postgres: the saver's own ``prune(keep_latest)``;
+    SQLite (whose saver has none): the older checkpoints and their writes are deleted.
+    """
+    if isinstance(saver, PostgresSaver):
+        saver.prune([thread_id], strategy="keep_latest")
+        return
+    if isinstance(saver, SqliteSaver):
+        with saver.lock, saver.conn:
+            latest = saver.conn.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+                "ORDER BY checkpoint_id DESC LIMIT 1", (thread_id,)).fetchone()
+            if latest is None:
+                return
+            saver.conn.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_id != ?", (thread_id, latest[0]))
+            saver.conn.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id != ?",
+                               (thread_id, latest[0]))

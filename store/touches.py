@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Message, Touch
@@ -51,7 +51,7 @@ def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]
 
 def cancel_owed(session: Session, *, lead_id: int) -> int:
     """Cancel every touch the lead is still owed, and those whose send was cancelled in flight; returns how many."""
-    cancelled_send = Touch.message_id.in_(select(Message.id).where(Message.outbox_state == "cancelled"))
+    cancelled_send = exists().where(Message.id == Touch.message_id, Message.outbox_state == "cancelled")
     result = session.execute(
         update(Touch).where(Touch.lead_id == lead_id, OWED, or_(Touch.message_id.is_(None), cancelled_send))
         .values(result="cancelled", next_attempt_at=None)

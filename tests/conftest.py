@@ -321,9 +321,14 @@ def lead_of(sessions: sessionmaker[Session], phone: str, channel: str = "sms") -
 
 
 def qualify(p: Prospect) -> None:
-    """Take a prospect through the whole qualification as a HOT lead (greeting, 4 answers, booking link)."""
+    """Take a prospect through the whole qualification as a HOT lead (greeting, 4 answers, booking link, and
+    the rep's alert)."""
     p.say("Hi, I need a roofer")
     p.wait_for_replies(2)
     for n, answer in enumerate(QUALIFYING_ANSWERS, start=1):
         p.say(answer)
         p.wait_for_replies(2 + n)
+    # The rep's HOT alert goes right after the booking link: wait for it, so a test counting the rep's
+    # messages from here on counts only what it caused.
+    wait_for(lambda: any(p.number in m["body"] and m["body"].startswith("HOT lead")
+                         for m in messages_to(p.sandbox, REP_PHONE)), what="the rep's HOT alert")

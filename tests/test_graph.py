@@ -91,3 +91,19 @@ def test_state_survives_a_new_graph_on_the_same_checkpointer(talk, tmp_path):
     state = fresh.get_state({"configurable": {"thread_id": "sms:+17205550102"}}).values
     assert state["answers"] == {"service_type": "replacement"} and state["question_index"] == 1
     conn.close()
+
+
+def test_a_long_conversation_keeps_one_checkpoint_and_still_resumes(prospect, settings):
+    """LangGraph writes a checkpoint per turn; keeping only the latest is all resuming needs (issue 6, M7)."""
+    from store.checkpoints import open_checkpointer
+
+    p = prospect()
+    for n, body in enumerate(["hi", "2", "whenever", "asap", "80203", "yes", "thanks", "ok"]):
+        p.say(body)
+        p.wait_for_replies(n + 2)  # greeting and question, then one reply per message (a re-ask for "whenever")
+    with open_checkpointer(settings.database_url) as saver:
+        saved = list(saver.list({"configurable": {"thread_id": f"sms:{p.number}"}}))
+    assert len(saved) == 1  # 8 turns: pruned at the 8th (every PRUNE_EVERY_TURNS = 4)
+    assert saved[0].checkpoint["channel_values"]["answers"] == {"service_type": "replacement", "urgency": "now",
+                                                                "postal_code": "80203", "is_owner": True}
+    assert p.received()[-1]["body"].startswith("Your booking link again")
