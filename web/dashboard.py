@@ -182,12 +182,14 @@ def lead_page(lead_id: int) -> str:
                                business=rt.playbook.business)
 
 
-def _act(lead_id: int, action: Callable[[Any, Any, Lead], lead_actions.Queued | None], done: str) -> Response:
-    """Run an action on the lead in one transaction, queue what it left, and go back to the lead page."""
+def _act(lead_id: int, action: Callable[[Any, Any, Lead], Any], done: str) -> Response:
+    """Run an action on the lead in one transaction, queue what it left (when it returns
+    :class:`cadence.lead_actions.Queued`), and go back to the lead page."""
     rt = _runtime()
     try:
         with rt.sessions.begin() as db:
-            queued = action(db, rt, _lead_or_404(db, lead_id)) or lead_actions.Queued()
+            result = action(db, rt, _lead_or_404(db, lead_id))
+            queued = result if isinstance(result, lead_actions.Queued) else lead_actions.Queued()
     except ActionRefused as exc:
         flash(f"Not done: {exc}.", "error")
         return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
@@ -223,7 +225,7 @@ def mark_lost(lead_id: int) -> Response:
 @bp.post("/leads/<int:lead_id>/claim")
 def claim(lead_id: int) -> Response:
     rep = _actor().name
-    return _act(lead_id, lambda db, rt, lead: lead_actions.claim(db, lead, rep=rep) and None, f"Assigned to {rep}.")
+    return _act(lead_id, lambda db, rt, lead: lead_actions.claim(db, lead, rep=rep), f"Assigned to {rep}.")
 
 
 @bp.post("/leads/<int:lead_id>/take-over")
