@@ -176,6 +176,18 @@ def web(settings: Settings, web_port: int) -> Iterator[str]:
     app.extensions["leadline"].close()
 
 
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Any]:
+    """The scripted OpenAI-compatible server on loopback (``tests.fake_openai``); ``fake.url`` is its base URL."""
+    from tests.fake_openai import FakeOpenAI
+
+    server_app = FakeOpenAI()
+    server, url = serve_in_thread(server_app.app)
+    server_app.url = url
+    yield server_app
+    server.shutdown()
+
+
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "cadence.worker"], env=settings_env(settings),

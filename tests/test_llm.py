@@ -11,23 +11,13 @@ import requests
 from redis import Redis
 from sqlalchemy import select
 
-from bot.sandbox import serve_in_thread
 from store.models import Activity, Lead, LlmCall
 from tests.conftest import (QUALIFYING_ANSWERS, REP_PHONE, STATS_TOKEN, Prospect, Stack, fresh_database,
                             make_playbook, messages_to, wait_for)
-from tests.fake_openai import FakeOpenAI, extraction, last_user, malformed, server_error, slow, text
+from tests.fake_openai import extraction, last_user, malformed, server_error, slow, text
 from tests.test_cadence import redis_db
 
 ALL_IN_ONE = "need a new roof asap, house is in 80203 and yes it's mine"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Any:
-    fake = FakeOpenAI()
-    server, url = serve_in_thread(fake.app)
-    fake.url = url
-    yield fake
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -8,24 +8,14 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from bot.sandbox import serve_in_thread
 from store.models import Lead, LlmCall, Message
 from tests.conftest import REP_PHONE, Prospect, Stack, fresh_database, make_playbook, messages_to, wait_for
-from tests.fake_openai import FakeOpenAI, extraction, last_user, text
+from tests.fake_openai import extraction, last_user, text
 from tests.test_cadence import daytime_number, redis_db
 
 SECONDS_PER_DAY = 4.0
 HOT = ["2", "asap", "80203", "yes"]
 WARM = ["3", "3", "80203", "no"]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Any:
-    fake = FakeOpenAI()
-    server, url = serve_in_thread(fake.app)
-    fake.url = url
-    yield fake
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")
