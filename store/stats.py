@@ -51,7 +51,7 @@ def _in_window(column: Any, since: datetime | None, until: datetime | None) -> C
 
 
 def percentiles(session: Session, values: Any, where: ColumnElement[bool], ps: tuple[float, ...]) -> list[float | None]:
-    """Nearest-rank percentiles ``ps`` (0–1) of the expression ``values`` over leads matching ``where``."""
+    """Nearest-rank percentiles ``ps`` (0–1) of the expression ``values`` over the rows matching ``where``."""
     ranked = (select(values.label("v"), func.cume_dist().over(order_by=values).label("cd"))
               .where(where, values.is_not(None)).subquery())
     row = session.execute(select(*[func.min(case((ranked.c.cd >= p, ranked.c.v))) for p in ps])).one()
@@ -124,10 +124,7 @@ def model_usage(session: Session, since: datetime | None, until: datetime | None
         calls.setdefault(purpose, {})[outcome] = count
     prompt, completion = session.execute(select(func.coalesce(func.sum(LlmCall.prompt_tokens), 0),
                                                 func.coalesce(func.sum(LlmCall.completion_tokens), 0)).where(window)).one()
-    ranked = (select(LlmCall.latency_ms.label("v"), func.cume_dist().over(order_by=LlmCall.latency_ms).label("cd"))
-              .where(window).subquery())
-    p50, p90 = session.execute(select(func.min(case((ranked.c.cd >= 0.5, ranked.c.v))),
-                                      func.min(case((ranked.c.cd >= 0.9, ranked.c.v))))).one()
+    p50, p90 = percentiles(session, LlmCall.latency_ms, window, (0.5, 0.9))
     return {"calls": calls, "prompt_tokens": int(prompt), "completion_tokens": int(completion),
             "latency_ms": {"p50": p50, "p90": p90}}
 

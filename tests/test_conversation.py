@@ -8,12 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 
 from store.models import Activity, CaptureEvent, Lead, Message
-from tests.conftest import QUALIFYING_ANSWERS, REP_PHONE, SMS_FROM, WHATSAPP_FROM, messages_to, wait_for
-
-
-def lead_of(sessions, phone: str, channel: str = "sms") -> Lead:
-    with sessions() as s:
-        return s.scalars(select(Lead).where(Lead.phone == phone, Lead.channel == channel)).one()
+from tests.conftest import QUALIFYING_ANSWERS, lead_of, REP_PHONE, SMS_FROM, WHATSAPP_FROM, messages_to, wait_for
 
 
 def test_hot_lead_gets_booking_link_and_rep_is_told(prospect, sandbox, sessions):

@@ -11,8 +11,8 @@ import requests
 from redis import Redis
 from sqlalchemy import select
 
-from store.models import Activity, Lead, LlmCall
-from tests.conftest import (QUALIFYING_ANSWERS, REP_PHONE, STATS_TOKEN, Prospect, Stack, fresh_database,
+from store.models import Activity, LlmCall
+from tests.conftest import (lead_of, QUALIFYING_ANSWERS, REP_PHONE, STATS_TOKEN, Prospect, Stack, fresh_database,
                             make_playbook, messages_to, wait_for)
 from tests.fake_openai import extraction, last_user, malformed, server_error, slow, text
 from tests.test_cadence import redis_db
@@ -38,11 +38,6 @@ def talk(llm_stack, phone, fake) -> Any:
     return lambda **kw: Prospect(llm_stack.sandbox, phone(), **kw)
 
 
-def lead_of(stack: Stack, number: str) -> Lead:
-    with stack.sessions() as s:
-        return s.scalars(select(Lead).where(Lead.phone == number)).one()
-
-
 def calls(stack: Stack, lead_id: int) -> list[LlmCall]:
     with stack.sessions() as s:
         return list(s.scalars(select(LlmCall).where(LlmCall.lead_id == lead_id).order_by(LlmCall.id)))
@@ -57,7 +52,7 @@ def test_one_message_answering_every_question_is_not_asked_again(llm_stack, talk
     p.assert_no_more(2)
     assert greeting.startswith("Hi! Thanks for reaching out")
     assert outcome.startswith("Thanks! You're a great fit. Grab a time for your free estimate: ")
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
     assert lead.answers == {"service_type": "replacement", "urgency": "now", "postal_code": "80203", "is_owner": True}
     assert (lead.status, lead.grade) == ("qualified", "A")
     assert [c.outcome for c in calls(llm_stack, lead.id) if c.purpose == "extract"] == ["ok"]
@@ -72,7 +67,7 @@ def test_short_answers_the_parser_reads_cost_no_model_call(llm_stack, talk, fake
         p.wait_for_replies(2 + n)
     asked = [last_user(b) for b in fake.requests]
     assert "hello there" in asked and not any(a in asked for a in QUALIFYING_ANSWERS)
-    assert lead_of(llm_stack, p.number).status == "qualified"
+    assert lead_of(llm_stack.sessions, p.number).status == "qualified"
 
 
 def test_extracted_values_must_pass_the_parser_or_are_asked_again(llm_stack, talk, fake):
@@ -83,7 +78,7 @@ def test_extracted_values_must_pass_the_parser_or_are_asked_again(llm_stack, tal
     p.say("the gutters on my place near the park are sagging")
     reask = p.wait_for_replies(3)[-1]
     assert reask.startswith("Sorry, I didn't catch that. Please reply with one of the numbers. What do you need?")
-    assert lead_of(llm_stack, p.number).answers == {}
+    assert lead_of(llm_stack.sessions, p.number).answers == {}
 
 
 def test_an_off_script_question_gets_the_faq_answer_then_the_question_again(llm_stack, talk, fake):
@@ -112,7 +107,7 @@ def test_stop_in_words_opts_the_number_out(llm_stack, talk, fake):
     fake.respond = lambda body: extraction(intent="opt_out")
     p.say("please stop texting me, I found someone")
     p.assert_no_more(2)
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
     assert (lead.status, lead.lost_reason) == ("opted_out", "opted_out")
     fake.respond = lambda body: extraction()
     p.say("hello?")
@@ -130,8 +125,8 @@ def test_wanting_a_person_or_anger_hands_the_lead_to_its_rep(llm_stack, talk, fa
     handoff = p.wait_for_replies(3)[-1]
     assert handoff == "Thanks. I'm passing you to Dana, who will reach out to you personally."
     alert = wait_for(lambda: (m := messages_to(llm_stack.sandbox, REP_PHONE)) and len(m) > rep_before and m[-1])
-    assert alert["body"].startswith(f"Lead #{lead_of(llm_stack, p.number).id} {why}; the bot has stepped back.")
-    lead = lead_of(llm_stack, p.number)
+    assert alert["body"].startswith(f"Lead #{lead_of(llm_stack.sessions, p.number).id} {why}; the bot has stepped back.")
+    lead = lead_of(llm_stack.sessions, p.number)
     assert (lead.taken_over_by, lead.current_queue) == ("Dana", "rep")
     fake.respond = lambda body: extraction()
     p.say("ok thanks")
@@ -145,7 +140,7 @@ def test_wrong_number_gets_an_apology_and_the_lead_is_closed(llm_stack, talk, fa
     fake.respond = lambda body: extraction(intent="wrong_number")
     p.say("who is this? I never contacted any roofer")
     assert p.wait_for_replies(3)[-1] == "Sorry for the mix-up! We won't text this number again."
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
     assert (lead.status, lead.lost_reason) == ("lost", "other")
 
 
@@ -174,7 +169,7 @@ def test_prompt_injection_changes_nothing_but_that_messages_extraction(llm_stack
     p.say(attack)
     reask = p.wait_for_replies(3)[-1]
     assert reask.startswith("Sorry, I didn't catch that.")
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
     assert (lead.status, lead.score_total, lead.grade, lead.answers) == ("contacted", None, None, {})
     assert not any(REP_PHONE in m["body"] for m in p.received())
     sent_to_model = " ".join(str(m.get("content")) for b in fake.calls_for("Ignore your instructions") for m in b["messages"])
@@ -194,7 +189,7 @@ def test_a_failed_model_call_falls_back_to_the_deterministic_path(llm_stack, tal
     ack_s = time.monotonic() - started
     assert ack_s < 1.0, "the webhook answers before the model is called"
     assert p.wait_for_replies(3)[-1].startswith("How soon do you need it?")  # "replacement" read by the parser
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
     assert lead.answers == {"service_type": "replacement"}
     assert calls(llm_stack, lead.id)[-1].outcome == outcome
 
@@ -207,7 +202,7 @@ def test_a_crm_note_is_written_at_the_outcome_and_usage_is_in_stats(llm_stack, t
     p = talk()
     p.say(ALL_IN_ONE)
     p.wait_for_replies(2)
-    lead = lead_of(llm_stack, p.number)
+    lead = lead_of(llm_stack.sessions, p.number)
 
     def crm_note() -> str | None:
         with llm_stack.sessions() as s:

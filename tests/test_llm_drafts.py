@@ -8,8 +8,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from store.models import Lead, LlmCall, Message
-from tests.conftest import REP_PHONE, Prospect, Stack, fresh_database, make_playbook, messages_to, wait_for
+from store.models import LlmCall, Message
+from tests.conftest import lead_of, REP_PHONE, Prospect, Stack, fresh_database, make_playbook, messages_to, wait_for
 from tests.fake_openai import extraction, last_user, text
 from tests.test_cadence import daytime_number, redis_db
 
@@ -46,11 +46,6 @@ def converse(stack: Stack, number: str, answers: list[str]) -> Prospect:
     return p
 
 
-def lead_of(stack: Stack, number: str) -> Lead:
-    with stack.sessions() as s:
-        return s.scalars(select(Lead).where(Lead.phone == number)).one()
-
-
 def rep_texts(stack: Stack) -> list[str]:
     return [m["body"] for m in messages_to(stack.sandbox, REP_PHONE)]
 
@@ -59,7 +54,7 @@ def test_a_hot_leads_draft_waits_for_the_reps_yes(stack, fake):
     draft = "Hi, it's Summit Roofing again: ready to get that new roof on the calendar? Just reply here."
     fake.respond = drafting(draft)
     p = converse(stack, daytime_number(), HOT)
-    lead = lead_of(stack, p.number)
+    lead = lead_of(stack.sessions, p.number)
     ask = wait_for(lambda: next((t for t in rep_texts(stack) if t.startswith(f"Draft for lead #{lead.id} (day1)")), None),
                    timeout=20, what="the approval request")
     assert draft in ask and ask.endswith(f"Reply YES {lead.id} to send it, or EDIT {lead.id} <your text>.")
@@ -73,15 +68,15 @@ def test_a_rep_can_edit_the_draft_and_a_reply_in_between_cancels_it(stack, fake)
     fake.respond = drafting("Still thinking about the roof? We have openings this week.")
     edited, replied = converse(stack, daytime_number(), HOT), converse(stack, daytime_number(), HOT)
     for p in (edited, replied):
-        lead = lead_of(stack, p.number)
+        lead = lead_of(stack.sessions, p.number)
         wait_for(lambda: any(t.startswith(f"Draft for lead #{lead.id} (day1)") for t in rep_texts(stack)), timeout=20)
     mine = "Hi! Dana here from Summit Roofing. I can come by Thursday at 10 for the estimate. Does that work?"
-    Prospect(stack.sandbox, REP_PHONE).say(f"EDIT {lead_of(stack, edited.number).id} {mine}")
+    Prospect(stack.sandbox, REP_PHONE).say(f"EDIT {lead_of(stack.sessions, edited.number).id} {mine}")
     assert edited.wait_for_replies(7)[-1] == mine
 
     replied.say("actually we got it fixed, thanks")
-    replied_lead = lead_of(stack, replied.number)
-    wait_for(lambda: lead_of(stack, replied.number).stop_reason == "replied")
+    replied_lead = lead_of(stack.sessions, replied.number)
+    wait_for(lambda: lead_of(stack.sessions, replied.number).stop_reason == "replied")
     Prospect(stack.sandbox, REP_PHONE).say(f"YES {replied_lead.id}")
     assert wait_for(lambda: next((t for t in rep_texts(stack) if t.startswith(f"Lead #{replied_lead.id}: not sent")),
                                  None)) == f"Lead #{replied_lead.id}: not sent: its cadence stopped (replied)."
@@ -92,14 +87,14 @@ def test_a_warm_leads_draft_goes_on_its_own_and_a_bad_one_falls_back_to_the_play
     draft = "Hi there, just checking in about your roof inspection. Any questions? Just reply here."
     fake.respond = drafting(draft)
     warm = converse(stack, daytime_number(), WARM)
-    assert lead_of(stack, warm.number).grade in ("C", "D")
+    assert lead_of(stack.sessions, warm.number).grade in ("C", "D")
     assert wait_for(lambda: warm.received()[-1]["body"] == draft and True, timeout=20, what="the drafted touch")
 
     fake.respond = drafting("Win a free roof! Enter at https://roof-prizes.example/win or call 720-555-9999.")
     other = converse(stack, daytime_number(), WARM)
     template = "Hi, it's Summit Roofing. Still need help with your roof? Just reply here."
     assert wait_for(lambda: other.received()[-1]["body"] == template and True, timeout=20, what="the playbook's text")
-    other_id = lead_of(stack, other.number).id
+    other_id = lead_of(stack.sessions, other.number).id
     with stack.sessions() as s:
         rejected = s.scalars(select(LlmCall).where(LlmCall.lead_id == other_id, LlmCall.purpose == "draft")).first()
         sent = s.scalars(select(Message).where(Message.lead_id == other_id, Message.kind == "touch")).first()
