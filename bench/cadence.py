@@ -87,9 +87,13 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--spread", type=int, default=1000)
     parser.add_argument("--first-touches", type=int, default=200)
+    parser.add_argument("--sandbox-latency-ms", type=float, default=150.0,
+                        help="delay the sandbox adds to every message create (Twilio's API takes ~150 ms)")
+    parser.add_argument("--skip-first-touch", action="store_true")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadline-cadence-bench-"))
+    print(f"work directory (logs): {work}")
     database_url = fresh_database(work, "cadence-bench")
     upgrade(database_url)
     redis_url = os.environ.get("REDIS_URL") or embedded_redis_url(work / "redis.db")
@@ -104,7 +108,7 @@ def main() -> int:
     env = os.environ | {
         "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PLAYBOOK": str(playbook), "PUBLIC_BASE_URL": public,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": token, "TWILIO_API_BASE_URL": sandbox_url,
-        "TWILIO_SMS_FROM": SMS_FROM, "LOG_LEVEL": "WARNING", "API_TOKEN": token, "PORT": str(port),
+        "TWILIO_SMS_FROM": SMS_FROM, "LOG_LEVEL": "INFO", "API_TOKEN": token, "PORT": str(port),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
     settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, playbook=playbook,
@@ -114,7 +118,7 @@ def main() -> int:
     rt.redis.flushdb()
     procfile = load_procfile()
     procs = [subprocess.Popen([sys.executable, "-m", "bot.sandbox", "--port", str(port + 1000), "--account-sid",
-                               ACCOUNT_SID, "--auth-token", token], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               ACCOUNT_SID, "--auth-token", token, "--latency-ms", str(args.sandbox_latency_ms)], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
     report: dict[str, dict] = {}
     try:
@@ -148,8 +152,9 @@ def main() -> int:
         burst = add_leads(rt, args.burst, first=5_000_000, created_at=due - timedelta(days=1))
         enroll_all(rt, burst)
         dispatch(rt)
-        procs.append(subprocess.Popen(["sh", "-c", f"exec {procfile['worker']}"], env=env, cwd=work,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with (work / "worker.log").open("ab") as log:
+            procs.append(subprocess.Popen(["sh", "-c", f"exec {procfile['worker']}"], env=env, cwd=work,
+                                          stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 600
         while len(done := sent_touches(rt, burst)) < args.burst and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -63,9 +64,12 @@ class Sent:
 class RebasedHttpClient(TwilioHttpClient):
     """TwilioHttpClient that swaps ``https://api.twilio.com`` for ``base_url`` on every request."""
 
-    def __init__(self, base_url: str, *, timeout: float):
+    def __init__(self, base_url: str, *, timeout: float, pool_size: int = 10):
         super().__init__(timeout=timeout, pool_connections=True)
         self.base_url = base_url.rstrip("/")
+        # One kept-alive connection per thread that sends at once (``TOUCH_CONCURRENCY``), not requests' 10.
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if url.startswith(TWILIO_API_BASE_URL):
@@ -75,7 +79,8 @@ class RebasedHttpClient(TwilioHttpClient):
 
 def make_client(settings: Settings) -> Client:
     """A twilio ``Client`` for the configured account, talking to ``TWILIO_API_BASE_URL``."""
-    http = RebasedHttpClient(settings.twilio_api_base_url, timeout=settings.twilio_timeout_s)
+    http = RebasedHttpClient(settings.twilio_api_base_url, timeout=settings.twilio_timeout_s,
+                             pool_size=max(10, settings.touch_concurrency))
     return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http)
 
 

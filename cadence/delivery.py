@@ -40,6 +40,8 @@ class Delivery(str, Enum):
     """The row was not pending (another worker has or had it)."""
     THROTTLED = "throttled"
     """The sender's send rate is used up; the row is pending again with ``send_after`` at its slot."""
+    WAITING = "waiting"
+    """An earlier message to the same recipient is not sent yet; the row is pending again, to go after it."""
 
 
 def deliver(rt: Runtime, message_id: int) -> Delivery:
@@ -48,6 +50,9 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
         if not outbox.claim(session, message_id=message_id):
             return Delivery.SKIPPED
         row = session.get(Message, message_id)
+        if outbox.earlier_unsent(session, message_id=message_id):
+            outbox.release(session, message_id=message_id, error_message=None)
+            return Delivery.WAITING
         reason = _cancel_reason(session, row)
         if reason:
             outbox.cancel(session, message_id=message_id, reason=reason)

@@ -94,22 +94,39 @@ def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int
     return owed
 
 
-def enqueue_touch(queue: Queue, touch_id: int, when: datetime) -> None:
-    """Put touch ``touch_id``'s job in Redis, to run at ``when`` (UTC).
+TOUCH_BATCH_MAX = 200
+"""Touches per RQ job at most: 10,000 touches due in one second are 50 jobs, shared by every worker,
+each running ``TOUCH_CONCURRENCY`` sends at a time (``cadence.jobs.run_touches``)."""
+TOUCH_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+"""Back-off between attempts of a touch job that failed (database or Redis down), seconds."""
 
-    The job id is fixed per touch, so enqueuing again replaces rather than duplicates a
-    scheduled job; results are not kept (Redis holds only what is due next).
+
+def enqueue_touches(queue: Queue, touch_ids: list[int], when: datetime, *, job_id: str | None = None) -> str:
+    """Put one RQ job running touches ``touch_ids`` (due at ``when``, UTC) in Redis; returns its job id.
+
+    The job carries ids only; results are not kept (Redis holds only what is due next). The
+    default id ``touches-<epoch second>-<first id>`` is the same when the reconciler enqueues
+    the same batch again, so a re-enqueue replaces rather than duplicates it.
     """
-    kwargs = dict(job_id=f"touch-{touch_id}", result_ttl=0, failure_ttl=86400,
-                  retry=Retry(max=5, interval=[2, 10, 30, 120, 600]), description="touch")
+    job_id = job_id or f"touches-{int(when.timestamp())}-{min(touch_ids)}"
+    kwargs = dict(job_id=job_id, result_ttl=0, failure_ttl=86400, retry=TOUCH_RETRY,
+                  description=f"{len(touch_ids)} touch{'es' if len(touch_ids) != 1 else ''}")
     if when <= utcnow():
-        queue.enqueue("cadence.jobs.run_touch", touch_id, **kwargs)
+        queue.enqueue("cadence.jobs.run_touches", list(touch_ids), **kwargs)
     else:
-        queue.enqueue_at(when, "cadence.jobs.run_touch", touch_id, **kwargs)
+        queue.enqueue_at(when, "cadence.jobs.run_touches", list(touch_ids), **kwargs)
+    return job_id
+
+
+def enqueue_touch(queue: Queue, touch_id: int, when: datetime) -> str:
+    """Put touch ``touch_id`` alone in Redis, to run at ``when`` (UTC); returns the job id (``touch-<id>``,
+    never one of a batch's, so it cannot replace a batch that holds other touches)."""
+    return enqueue_touches(queue, [touch_id], when, job_id=f"touch-{touch_id}")
 
 
 def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
-    """Enqueue owed touches due within TOUCH_HORIZON_S (and overdue ones whose job was lost).
+    """Enqueue owed touches due within TOUCH_HORIZON_S (and overdue ones whose job was lost), in batches
+    of up to ``TOUCH_BATCH_MAX`` per due second.
 
     With ``touch_ids``, only those (just scheduled); without, every such touch (the
     reconciler's sweep). Returns how many were enqueued.
@@ -121,15 +138,21 @@ def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
         rows = touches.to_enqueue(session, until=until, overdue_before=overdue)
         if touch_ids is not None:
             wanted = set(touch_ids)
-            rows = [r for r in rows if r[0] in wanted]
-        lost = [r for r in rows if r[1] < overdue]
-        if lost:  # overdue and owed: enqueue again only if Redis no longer has the job
+            rows = [r for r in rows if r.id in wanted]
+        lost = [r for r in rows if r.next_attempt_at < overdue]
+        if lost:  # overdue and owed: enqueue again only if Redis no longer has its job (or it failed for good)
             with rt.redis.pipeline() as pipe:
-                for touch_id, _ in lost:
-                    pipe.exists(f"rq:job:touch-{touch_id}")
-                alive = {touch_id for (touch_id, _), exists in zip(lost, pipe.execute()) if exists}
-            rows = [r for r in rows if r[0] not in alive]
-        for touch_id, when in rows:
-            enqueue_touch(rt.queue, touch_id, when)
-        touches.mark_enqueued(session, touch_ids=[r[0] for r in rows], at=now)
+                for row in lost:
+                    pipe.hget(f"rq:job:{row.job_id or f'touch-{row.id}'}", "status")
+                alive = {row.id for row, status in zip(lost, pipe.execute()) if status not in (None, b"failed")}
+            rows = [r for r in rows if r.id not in alive]
+        batches: dict[int, list] = {}
+        for row in rows:
+            batches.setdefault(int(row.next_attempt_at.timestamp()), []).append(row)
+        for second, group in sorted(batches.items()):
+            for start in range(0, len(group), TOUCH_BATCH_MAX):
+                chunk = group[start:start + TOUCH_BATCH_MAX]
+                ids = [r.id for r in chunk]
+                job_id = enqueue_touches(rt.queue, ids, min(r.next_attempt_at for r in chunk))
+                touches.mark_enqueued(session, touch_ids=ids, at=now, job_id=job_id)
     return len(rows)

@@ -48,7 +48,12 @@ def _drop_jobs(rt: Runtime, phone: str, lead_ids: list[int], message_ids: list[i
             args = set(job.args or ())
         except Exception:
             args = set()
-        if job.id in named or args & wanted_args:
+        batch = job.args[0] if job.func_name == "cadence.jobs.run_touches" and job.args else None
+        if batch is not None:  # a batch of touches: dropped when every touch in it was the number's
+            args, named_batch = set(), bool(batch) and set(batch) <= set(touch_ids)
+        else:
+            named_batch = False
+        if job.id in named or named_batch or args & wanted_args:
             job.delete()
             dropped += 1
     for key in rt.redis.scan_iter(match=f"*{phone}*", count=1000):  # e.g. RQ's per-conversation rate-limit keys

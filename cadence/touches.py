@@ -65,7 +65,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         if touch.next_attempt_at is None:
             return TouchRun.DONE
         if touch.next_attempt_at > now:
-            enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
+            touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
             return TouchRun.NOT_DUE
         lead = touch.lead
         outcome, message_id = _prepare(session, rt, touch, lead, now, draft=draft)
@@ -73,7 +73,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         with rt.sessions.begin() as session:
             touch = session.get(Touch, touch_id)
             if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
-                enqueue_touch(rt.queue, touch_id, touch.next_attempt_at)
+                touch.job_id = enqueue_touch(rt.queue, touch_id, touch.next_attempt_at)
                 touch.enqueued_at = now
             else:
                 touch.enqueued_at = None  # the reconciler enqueues it when it comes within the horizon
@@ -83,8 +83,8 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
     if message_id is None:
         return outcome
     delivered = deliver(rt, message_id)
-    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED,
-            Delivery.THROTTLED: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
+    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED, Delivery.THROTTLED: TouchRun.QUEUED,
+            Delivery.WAITING: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
 
 
 def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime,

@@ -1,26 +1,72 @@
 """The worker process: ``python -m cadence.worker`` (the Procfile's ``worker:``).
 
-An RQ ``SimpleWorker`` (counting job outcomes for ``/metrics``) with the scheduler, plus the reconciler thread. SimpleWorker runs
-jobs in this process instead of forking one per job: the engine, the checkpointer and
-the compiled graph are built once, and a turn costs milliseconds instead of a fork.
+``WORKER_THREADS`` job threads, each an RQ ``SimpleWorker`` of its own (``JobThread``), share
+one runtime: the engine, the checkpointer and the compiled graph are built once, and a job
+costs milliseconds instead of a fork. Threads, not processes, because a job spends most of
+its time waiting: Twilio takes ~150 ms to answer a create, so a worker running one job at a
+time sends about six messages a second, whatever the CPU. Each thread is a separate RQ
+worker, so RQ's per-conversation rate limit (concurrency 1) still keeps one conversation's
+turns in order across every thread of every machine.
+
+Beside them run the scheduler thread (``cadence.scheduling``: whichever process holds the
+lock moves due ``enqueue_at`` jobs to the queue) and the reconciler thread.
+
+SIGTERM or SIGINT (a deploy, Ctrl-C): every thread finishes the job it is running, takes no
+new one, and the process exits 0; a job cut short by a harder kill is run again by RQ's
+started-job cleanup or the reconciler, and its sends are settled through the outbox.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 import threading
+from typing import Any
 
 from pydantic import ValidationError
 from rq import Queue
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 
 from bot.logs import configure_logging
 from cadence import runtime
 from cadence.job_metrics import CountingWorker
 from cadence.reconcile import reconcile_forever
 from cadence.redis_conn import connect
+from cadence.scheduling import schedule_forever
 from graph.playbook import PlaybookError
 from settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2
+"""Longest a job thread blocks waiting for a job before it looks whether it should stop, seconds."""
+
+
+class JobThread(CountingWorker):
+    """An RQ ``SimpleWorker`` run in a thread of the worker process.
+
+    Job timeouts use RQ's ``TimerDeathPenalty`` (SIGALRM reaches only the main thread); the
+    process's main thread owns SIGTERM/SIGINT and calls :meth:`stop_soon` on every thread.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        """Signals are the main thread's (Python delivers them only there)."""
+
+    def stop_soon(self) -> None:
+        """Finish the running job, if any, then leave ``work()`` (RQ's warm shutdown)."""
+        self._stop_requested = True
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        """RQ's dequeue, in ``POLL_S`` slices so a stop request is seen within ``POLL_S`` seconds."""
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(POLL_S, max_idle_time=POLL_S)
+            if result is not None:
+                return result
+        return None
 
 
 def main() -> int:
@@ -35,18 +81,53 @@ def main() -> int:
     runtime.install(rt)
     rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
     stop = threading.Event()
-    threading.Thread(target=reconcile_forever, args=(rt, stop), name="reconciler", daemon=True).start()
-    # The worker blocks on BLPOP for minutes; redis-py 8's default 5 s socket_timeout would break that
-    # read every 5 s (and RQ backs off after each). A connection of its own, with no timeout set, lets
-    # RQ give it one longer than its dequeue timeout.
-    blocking = connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
-    queue = Queue(settings.queue_name, connection=blocking, serializer=JSONSerializer)
-    worker = CountingWorker([queue], connection=blocking, serializer=JSONSerializer)
-    try:
-        worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
-    finally:
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: stop now (jobs in flight are settled by the reconciler)
+            log.warning("second %s: exiting without waiting for running jobs", signal.Signals(signum).name)
+            raise SystemExit(1)
+        log.info("%s: finishing running jobs, then exiting", signal.Signals(signum).name)
         stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def blocking_redis() -> Any:
+        # A job thread blocks on BLPOP; redis-py's default 5 s socket_timeout would break that read, so each
+        # thread has a connection of its own with no timeout set, and RQ gives it one longer than its wait.
+        return connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
+
+    def new_job_thread() -> tuple[JobThread, threading.Thread]:
+        conn = blocking_redis()
+        worker = JobThread([Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)],
+                           connection=conn, serializer=JSONSerializer)
+        thread = threading.Thread(target=worker.work, kwargs={"logging_level": settings.log_level.upper()},
+                                  name=f"job-{worker.name[:8]}", daemon=True)
+        thread.start()
+        return worker, thread
+
+    helpers = [threading.Thread(target=reconcile_forever, args=(rt, stop), name="reconciler", daemon=True),
+               threading.Thread(target=schedule_forever, args=(blocking_redis, settings.queue_name, stop),
+                                name="scheduler", daemon=True)]
+    for helper in helpers:
+        helper.start()
+    pool = [new_job_thread() for _ in range(settings.worker_threads)]
+    log.info("worker started: %d job threads on queue %s", len(pool), settings.queue_name)
+    try:
+        while not stop.wait(1.0):
+            for i, (worker, thread) in enumerate(pool):
+                if not thread.is_alive():  # RQ leaves work() on a Redis timeout or an unexpected error
+                    log.warning("job thread %s stopped; starting another", worker.name)
+                    pool[i] = new_job_thread()
+        for worker, _ in pool:
+            worker.stop_soon()
+        for _, thread in pool:
+            thread.join()
+        for helper in helpers:
+            helper.join(timeout=5)
+    finally:
         rt.close()
+    log.info("worker stopped")
     return 0
 
 

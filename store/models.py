@@ -264,6 +264,8 @@ class Touch(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     enqueued_at: Mapped[datetime | None]
     """When its job was last put in Redis (the reconciler re-enqueues it if Redis lost it)."""
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    """The RQ job holding it: a batch of touches due in the same second (``touches-<epoch>-<first id>``)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lead: Mapped[Lead] = relationship()

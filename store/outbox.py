@@ -70,6 +70,17 @@ def claim(session: Session, *, message_id: int) -> bool:
     return result.rowcount == 1
 
 
+def earlier_unsent(session: Session, *, message_id: int) -> bool:
+    """Whether an earlier outbound row of the same lead to the same address is still pending or claimed
+    (sending this one first would deliver a turn's messages out of order)."""
+    row = session.get(Message, message_id)
+    if row is None or row.lead_id is None:
+        return False
+    return session.scalar(select(Message.id).where(
+        Message.lead_id == row.lead_id, Message.id < message_id, Message.to_address == row.to_address,
+        Message.outbox_state.in_(("pending", "claimed"))).limit(1)) is not None
+
+
 def mark_sent(session: Session, *, message_id: int, twilio_sid: str, status: str | None,
               from_address: str | None) -> None:
     """Record that Twilio accepted the message under ``twilio_sid``."""

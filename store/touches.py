@@ -9,6 +9,7 @@ is set; it is *in flight* once its outbox message exists (``message_id``); its f
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -59,24 +60,24 @@ def cancel_owed(session: Session, *, lead_id: int) -> int:
     return result.rowcount
 
 
-def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
+def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime, limit: int = 20000) -> list[Any]:
     """Owed touches the queue should hold: due before ``until`` and never enqueued, or overdue.
 
-    Returns ``(touch id, next_attempt_at)`` pairs, soonest first.
+    Returns rows of ``(id, next_attempt_at, job_id)``, soonest first.
     """
     rows = session.execute(
-        select(Touch.id, Touch.next_attempt_at)
+        select(Touch.id, Touch.next_attempt_at, Touch.job_id)
         .where(OWED, Touch.message_id.is_(None), Touch.next_attempt_at.is_not(None), Touch.next_attempt_at <= until,
                or_(Touch.enqueued_at.is_(None), Touch.next_attempt_at < overdue_before))
         .order_by(Touch.next_attempt_at).limit(limit)
     )
-    return [(r.id, r.next_attempt_at) for r in rows]
+    return list(rows)
 
 
-def mark_enqueued(session: Session, *, touch_ids: list[int], at: datetime) -> None:
-    """Record that these touches' jobs are in Redis."""
+def mark_enqueued(session: Session, *, touch_ids: list[int], at: datetime, job_id: str | None = None) -> None:
+    """Record that these touches are in Redis, in the RQ job ``job_id``."""
     if touch_ids:
-        session.execute(update(Touch).where(Touch.id.in_(touch_ids)).values(enqueued_at=at))
+        session.execute(update(Touch).where(Touch.id.in_(touch_ids)).values(enqueued_at=at, job_id=job_id))
 
 
 def record_message_outcome(session: Session, *, message_id: int, result: str, error_code: int | None = None) -> None:

@@ -189,9 +189,10 @@ def fake() -> Iterator[Any]:
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
+    """``python -m cadence.worker`` in a process group of its own (so a test can kill it whole, as a machine dies)."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "cadence.worker"], env=settings_env(settings),
-                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT)
+                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
@@ -233,7 +234,10 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 class Stack:
     """A whole Leadline on loopback: its sandbox, web app, worker, database and queue."""
 
-    def __init__(self, tmp_dir: Path, *, database_url: str, redis_url: str, playbook: Path, **overrides: Any):
+    def __init__(self, tmp_dir: Path, *, database_url: str, redis_url: str, playbook: Path,
+                 worker_database_url: str | None = None, **overrides: Any):
+        """``worker_database_url``: the worker reaches the database by another address (e.g. a proxy a test
+        can cut); the web app and the test use ``database_url``."""
         self.web_port = free_port()
         self.sandbox = create_sandbox(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                       webhook_url=f"http://127.0.0.1:{self.web_port}/twilio/messages")
@@ -245,7 +249,9 @@ class Stack:
         self.runtime = self.app.extensions["leadline"]
         self.sessions = self.runtime.sessions
         self.log_path = tmp_dir / "worker.log"
-        self.worker = start_worker(self.settings, self.log_path)
+        self.worker_settings = (self.settings.model_copy(update={"database_url": worker_database_url})
+                                if worker_database_url else self.settings)
+        self.worker = start_worker(self.worker_settings, self.log_path)
         wait_for(lambda: any(self.settings.queue_name in w.queue_names() for w in Worker.all(connection=self.runtime.redis))
                  or self.worker.poll() is not None, timeout=60, what="worker start")
         if self.worker.poll() is not None:
@@ -253,7 +259,7 @@ class Stack:
 
     def restart_worker(self) -> None:
         stop_worker(self.worker)
-        self.worker = start_worker(self.settings, self.log_path)
+        self.worker = start_worker(self.worker_settings, self.log_path)
 
     def close(self) -> None:
         stop_worker(self.worker)
