@@ -32,10 +32,8 @@ browser:  ## Debian's Chromium for the dashboard's browser tests (installed when
 test: install browser  ## the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install  ## benchmarks; prints tables and writes bench/results.json
-	$(PY) bench/webhook_ack.py
-	$(PY) bench/cadence.py
-	$(PY) bench/turns.py
+bench: install  ## every M figure (median of 3 runs) beside its target; writes bench/results.json
+	$(PY) bench/run.py
 	$(PY) bench/eval_extraction.py
 	FUZZ_EXAMPLES=10000 $(PY) -m pytest -q tests/test_fuzz.py
 

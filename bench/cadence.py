@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--sandbox-latency-ms", type=float, default=150.0,
                         help="delay the sandbox adds to every message create (Twilio's API takes ~150 ms)")
     parser.add_argument("--skip-first-touch", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadline-cadence-bench-"))
@@ -179,6 +180,8 @@ def main() -> int:
                                  {"p50_s": None, "p90_s": None, "p99_s": None, "max_s": None})}
 
         # 4. T+0: POST /leads → first touch at the sandbox.
+        if args.skip_first_touch:
+            args.first_touches = 0
         with (work / "web.log").open("ab") as log:
             procs.append(subprocess.Popen(["sh", "-c", f"exec {procfile['web']}"], env=env, cwd=work,
                                           stdout=log, stderr=subprocess.STDOUT))
@@ -210,6 +213,9 @@ def main() -> int:
     existing = json.loads(out.read_text()) if out.exists() else {}
     existing[f"cadence_{backend}"] = report
     out.write_text(json.dumps(existing, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report))
+        return 0
     e, d, la, ft = report["enrolment"], report["dispatch"], report["lateness"], report["first_touch"]
     print(f"cadence benchmark ({backend})")
     print(f"  enrolled {e['leads']:,} leads ({e['touches_scheduled']:,} touches) in {e['enrol_s']} s; "

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     existing[f"turns_{results['database']}"] = results
     out.write_text(json.dumps(existing, indent=2) + "\n")
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(results))
         return 0
     m2, m7, m8 = results["M2_turn_ms"], results["M7_bytes_per_conversation"], results["M8_rss_mb"]
     print(f"database: {results['database']}")

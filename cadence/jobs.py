@@ -15,7 +15,6 @@ from sqlalchemy import select
 from cadence import runtime
 from cadence.delivery import Delivery, deliver
 from cadence.enrollment import dispatch
-from cadence.turns import handle_inbound
 from store.inbound import next_pending
 
 log = logging.getLogger(__name__)
@@ -78,6 +77,8 @@ def process_conversation(sender: str) -> int:
 
     Returns the number of turns run.
     """
+    from cadence.turns import handle_inbound  # here: the web process enqueues this job, never runs it
+
     rt = runtime.current()
     turns = 0
     while True:

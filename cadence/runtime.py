@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from langgraph.graph.state import CompiledStateGraph
 from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -20,13 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.sender import Sender, make_client
 from cadence.redis_conn import connect
-from graph.builder import build_graph
 from graph.playbook import Playbook, load_playbook
 from settings import Settings
-from store.checkpoints import open_checkpointer
 from store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+
     from cadence.llm import LanguageModel
     from cadence.send_rate import SendRate
 
@@ -48,9 +47,14 @@ class Runtime:
         return Sender(make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status")
 
     @cached_property
-    def graph(self) -> CompiledStateGraph:
-        """The conversation graph with its checkpointer open for the life of the runtime."""
-        return build_graph(self._resources.enter_context(open_checkpointer(self.settings.database_url)))
+    def graph(self) -> "CompiledStateGraph":
+        """The conversation graph with its checkpointer open for the life of the runtime (imported here: a web
+        process that never runs a turn does not load LangGraph)."""
+        from graph.builder import build_graph
+        from store.checkpoints import open_checkpointer
+
+        return build_graph(self._resources.enter_context(open_checkpointer(
+            self.settings.database_url, pool_size=self.settings.worker_threads)))
 
     @cached_property
     def send_rate(self) -> "SendRate":

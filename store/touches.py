@@ -56,6 +56,8 @@ def cancel_owed(session: Session, *, lead_id: int) -> int:
     result = session.execute(
         update(Touch).where(Touch.lead_id == lead_id, OWED, or_(Touch.message_id.is_(None), cancelled_send))
         .values(result="cancelled", next_attempt_at=None)
+        # No loaded Touch needs refreshing from this statement (callers re-read): skip the ORM's evaluation.
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount
 

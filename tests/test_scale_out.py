@@ -35,6 +35,9 @@ from tests.test_cadence import EXAMPLE_STEPS, daytime_number, redis_db
 SECONDS_PER_DAY = 2.0
 STEPS = [("day1", 1), ("day3", 2)]
 QUEUE = "scale-tests"
+TOUCH_FRAGMENTS = [next(s.text for s in EXAMPLE_STEPS if s.id == step).split("{name}")[-1][2:26].lower()
+                   for step, _ in STEPS]
+"""A piece of each step's text free of placeholders: how a follow-up touch is told from the conversation."""
 
 
 class ScaledStack:
@@ -128,10 +131,13 @@ def test_conversations_through_two_web_processes_and_two_workers_are_each_answer
     assert not errors, errors[0]
     for p in prospects:
         bodies = [m["body"] for m in p.received()]
-        assert bodies[0].startswith("Hi! Thanks") and bodies[1].startswith("What do you need?")
-        assert bodies[2].startswith("How soon do you need it?") and "calendly.com" in bodies[5]
-        # After the booking link only the cadence's follow-ups (2-second days) for a lead that has not booked.
-        assert len(bodies) <= 6 + len(STEPS) and len(set(bodies)) == len(bodies), bodies  # nothing twice
+        assert len(set(bodies)) == len(bodies), bodies  # nothing twice
+        # Under load a conversation can outlast its 2-second "days": the cadence's touches may come between
+        # the answers. Without them, the conversation is whole and in order.
+        talk = [b for b in bodies if not any(fragment in b.lower() for fragment in TOUCH_FRAGMENTS)]
+        assert len(talk) == 6 and len(bodies) <= 6 + len(STEPS), "\n".join(bodies)
+        assert talk[0].startswith("Hi! Thanks") and talk[1].startswith("What do you need?")
+        assert talk[2].startswith("How soon do you need it?") and "calendly.com" in talk[5]
         alerts = [m for m in messages_to(scaled.sandbox, REP_PHONE) if p.number in m["body"]]
         assert len(alerts) == 1, [m["body"] for m in alerts]
     done = scaled.jobs_done_by_process()
