@@ -115,6 +115,31 @@ def report(session: Session, *, since: datetime | None, until: datetime | None, 
     }
 
 
+def send_backlog(session: Session, now: datetime) -> dict[str, Any]:
+    """Outbound messages not yet handed to Twilio, per sender (its Messaging Service SID, else its ``From``).
+
+    Returns ``{"total": n, "senders": {sender: {"waiting", "held", "oldest_s", "clears_in_s"}}}``:
+    ``waiting`` rows pending or being sent, of which ``held`` wait for a later slot (``send_after``:
+    the sender's ``TWILIO_MPS``, or quiet hours); ``oldest_s`` the age of the oldest, and ``clears_in_s``
+    when the last held one is due, both in seconds from ``now`` (UTC). Twilio queues only ~4 hours of a
+    sender's messages (its "queue window"), so a burst larger than that waits here, in the outbox, instead.
+    Not limited to the report's window: this is now.
+    """
+    sender = func.coalesce(Message.messaging_service_sid, Message.from_address)
+    rows = session.execute(
+        select(sender, func.count(), func.sum(case((Message.send_after > now, 1), else_=0)),
+               func.min(Message.created_at), func.max(Message.send_after))
+        .where(Message.outbox_state.in_(("pending", "claimed"))).group_by(sender))
+    senders = {}
+    for name, waiting, held, oldest, last_slot in rows:
+        senders[name or "unset"] = {
+            "waiting": waiting, "held": int(held or 0),
+            "oldest_s": round(max(0.0, (now - oldest).total_seconds()), 1) if oldest else None,
+            "clears_in_s": round(max(0.0, (last_slot - now).total_seconds()), 1) if last_slot else 0.0,
+        }
+    return {"total": sum(s["waiting"] for s in senders.values()), "senders": senders}
+
+
 def model_usage(session: Session, since: datetime | None, until: datetime | None) -> dict[str, Any]:
     """Language-model calls made in the window: how many by purpose and outcome, tokens, latency p50/p90 (ms)."""
     window = _in_window(LlmCall.created_at, since, until)

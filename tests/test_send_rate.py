@@ -10,7 +10,7 @@ from redis import Redis
 
 from cadence.redis_conn import connect
 from cadence.send_rate import SendRate
-from tests.conftest import SMS_FROM, Prospect, Stack, fresh_database, make_playbook, wait_for
+from tests.conftest import STATS_TOKEN, SMS_FROM, Prospect, Stack, fresh_database, make_playbook, wait_for
 from tests.test_cadence import redis_db
 
 
@@ -58,6 +58,16 @@ def test_a_burst_goes_out_at_the_senders_rate_without_twilio_refusing_any(rate_s
     stack = rate_stack(twilio_mps=4.0)
     requests.post(f"{stack.sandbox.url}/sandbox/rate", data={"Mps": "5"}, timeout=10).raise_for_status()
     prospects = burst(stack, 6)  # 12 replies from one number: 3 seconds at 4 per second
+
+    def backlog() -> dict[str, Any]:
+        answer = requests.get(f"{stack.url}/stats", headers={"Authorization": f"Bearer {STATS_TOKEN}"}, timeout=10)
+        return answer.json()["send_backlog"]
+
+    # The owner sees the sender's backlog while the burst is spread out, and it drains to nothing.
+    seen = wait_for(lambda: (b := backlog()["senders"].get(SMS_FROM)) and b["held"] > 0 and b, timeout=10,
+                    interval=0.02, what="a held backlog for the sender in /stats")
+    assert 0 < seen["clears_in_s"] <= 3.5 and seen["waiting"] >= seen["held"]
+    wait_for(lambda: backlog() == {"total": 0, "senders": {}}, timeout=30, what="the backlog to drain")
     for p in prospects:
         assert p.wait_for_replies(2, timeout=30)[0].startswith("Hi! Thanks")
     times = sent_times(stack, SMS_FROM)

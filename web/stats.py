@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, request
 
 from store.models import utcnow
-from store.stats import report
+from store.stats import report, send_backlog
 from web.auth import bearer
 
 bp = Blueprint("stats", __name__)
@@ -59,6 +59,7 @@ def stats() -> tuple[Any, int]:
     with rt.sessions() as session:
         figures = report(session, since=window["since"], until=window["until"], month_start=start,
                          step_ids=[s.id for s in playbook.cadence.steps])
+        figures["send_backlog"] = send_backlog(session, now)
     goal = playbook.goals.qualified_per_month
     figures["goals"] = {
         "month": start.astimezone(ZoneInfo(playbook.business.timezone)).strftime("%Y-%m"),
