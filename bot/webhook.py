@@ -56,7 +56,7 @@ def inbound() -> Response | tuple[Response, int]:
             received_at=utcnow())
     if message_id is not None:  # None: a MessageSid already stored (Twilio retrying)
         try:
-            enqueue_turns(rt.queue, message.address)
+            enqueue_turns(rt.queue, message_id, message.address)
         except Exception:  # stored is safe: the reconciler enqueues it once Redis is back
             log.exception("could not enqueue the turn for message %s; the reconciler will", message_id)
     return empty_twiml()

@@ -33,29 +33,32 @@ def erase(rt: Runtime, phone: str) -> dict[str, Any]:
 
 
 def _drop_jobs(rt: Runtime, phone: str, lead_ids: list[int], message_ids: list[int], touch_ids: list[int]) -> int:
-    """Delete queued, scheduled, deferred and failed jobs for the number or its rows, and keys naming it."""
+    """Delete queued, scheduled, deferred and failed jobs for the number's rows, and keys naming the number.
+
+    Jobs carry ids, so each job function's argument is matched against the ids of its kind; a
+    batch of touches goes only when every touch in it was the number's (the others' ids stay).
+    """
     queue = rt.queue
-    named = {f"touch-{t}" for t in touch_ids} | {f"stall-{i}" for i in lead_ids} | {f"crm-note-{i}" for i in lead_ids}
+    ids_of = {"process_conversation": set(message_ids) | {phone, f"whatsapp:{phone}"}, "send_message": set(message_ids),
+              "start_conversation": set(lead_ids), "check_stall": set(lead_ids), "write_crm_note": set(lead_ids),
+              "run_touch": set(touch_ids)}
     candidates = set(queue.get_job_ids())
     for registry in (ScheduledJobRegistry(queue=queue), DeferredJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
         candidates |= set(registry.get_job_ids())
-    wanted_args = {phone, f"whatsapp:{phone}", *message_ids}
     dropped = 0
     for job in Job.fetch_many(list(candidates), connection=rt.redis, serializer=queue.serializer):
-        if job is None:
+        if job is None or not job.args:
             continue
-        try:
-            args = set(job.args or ())
-        except Exception:
-            args = set()
-        batch = job.args[0] if job.func_name == "cadence.jobs.run_touches" and job.args else None
-        if batch is not None:  # a batch of touches: dropped when every touch in it was the number's
-            args, named_batch = set(), bool(batch) and set(batch) <= set(touch_ids)
+        name, first = job.func_name.rsplit(".", 1)[-1], job.args[0]
+        if name == "run_touches":
+            mine = bool(first) and set(first) <= set(touch_ids)
+        elif name == "send_in_order":
+            mine = bool(first) and set(first) <= set(message_ids)
         else:
-            named_batch = False
-        if job.id in named or named_batch or args & wanted_args:
+            mine = isinstance(first, (int, str)) and first in ids_of.get(name, set())
+        if mine:
             job.delete()
             dropped += 1
-    for key in rt.redis.scan_iter(match=f"*{phone}*", count=1000):  # e.g. RQ's per-conversation rate-limit keys
+    for key in rt.redis.scan_iter(match=f"*{phone}*", count=1000):  # keys an earlier release named by number
         rt.redis.delete(key)
     return dropped

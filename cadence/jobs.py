@@ -5,6 +5,7 @@ Jobs are enqueued by dotted path, so the web process never imports the graph.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -23,22 +24,28 @@ RETRY_DELAYS_S = [2, 10, 30, 120, 600]
 """Back-off between attempts of a failed job (database or Twilio down), seconds."""
 
 
-def enqueue_turns(queue: Queue, sender: str) -> None:
-    """Queue the processing of a conversation's pending messages.
+def conversation_key(address: str) -> str:
+    """RQ's rate-limit key for one conversation: a digest of the prospect's address, so Redis holds no number."""
+    return "conversation:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
-    ``sender`` is the prospect's Twilio address, the conversation's id. RQ's per-key rate
-    limit (concurrency 1 per conversation) keeps one conversation's turns from ever running
-    at the same time on any number of workers; within a job, messages go in arrival order.
+
+def enqueue_turns(queue: Queue, message_id: int, sender: str) -> None:
+    """Queue the processing of a conversation's pending messages, from inbound message ``message_id`` on.
+
+    ``sender`` is the prospect's Twilio address, the conversation's identity; the job carries
+    only the message id. RQ's per-key rate limit (concurrency 1 per conversation) keeps one
+    conversation's turns from ever running at the same time on any number of workers; within
+    a job, messages go in arrival order.
     """
-    queue.enqueue("cadence.jobs.process_conversation", sender,
-                  rate_limit=RateLimit(key=f"conversation:{sender}", concurrency=1),
+    queue.enqueue("cadence.jobs.process_conversation", message_id,
+                  rate_limit=RateLimit(key=conversation_key(sender), concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="conversation turns")
 
 
 def enqueue_start(queue: Queue, *, lead_id: int, capture_id: int, address: str) -> None:
     """Queue the T+0 first touch of a captured lead, in line with its conversation's other turns."""
     queue.enqueue("cadence.jobs.start_conversation", lead_id, capture_id,
-                  rate_limit=RateLimit(key=f"conversation:{address}", concurrency=1),
+                  rate_limit=RateLimit(key=conversation_key(address), concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="first touch")
 
 
@@ -72,14 +79,23 @@ def enqueue_queued(rt: runtime.Runtime, *, outbox_ids: list[int], touch_ids: lis
         log.exception("could not enqueue %s sends / %s touches; the reconciler will", len(outbox_ids), len(touch_ids))
 
 
-def process_conversation(sender: str) -> int:
-    """Job: run each pending turn of the conversation with ``sender``, oldest first, sending replies as it goes.
+def process_conversation(message_id: int | str) -> int:
+    """Job: run each pending turn of the conversation inbound message ``message_id`` belongs to, oldest first,
+    sending replies as it goes. (A job queued by an earlier release may carry the sender's address instead.)
 
     Returns the number of turns run.
     """
     from cadence.turns import handle_inbound  # here: the web process enqueues this job, never runs it
+    from store.models import Message
 
     rt = runtime.current()
+    if isinstance(message_id, str):
+        sender = message_id
+    else:
+        with rt.sessions() as session:
+            sender = session.scalar(select(Message.from_address).where(Message.id == message_id))
+        if sender is None:  # erased since it was queued
+            return 0
     turns = 0
     while True:
         with rt.sessions() as session:

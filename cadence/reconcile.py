@@ -32,8 +32,8 @@ def reconcile(rt: Runtime) -> dict[str, int]:
     with rt.sessions.begin() as session:
         senders = pending_senders(session, older_than=now - grace)
         pending = outbox.pending_ids(session, older_than=now - grace)
-    for sender in senders:
-        enqueue_turns(rt.queue, sender)
+    for sender, message_id in senders:
+        enqueue_turns(rt.queue, message_id, sender)
     for message_id in pending:
         enqueue_delivery(rt.queue, message_id)
     stalled = enrollment.enroll_stalled(rt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,9 +51,10 @@ def next_pending(session: Session, *, from_address: str) -> Message | None:
     )
 
 
-def pending_senders(session: Session, *, older_than: datetime) -> list[str]:
-    """Senders with inbound messages stored before ``older_than`` and still unprocessed."""
-    return list(session.scalars(
-        select(Message.from_address).distinct().where(
+def pending_senders(session: Session, *, older_than: datetime) -> list[tuple[str, int]]:
+    """Senders with inbound messages stored before ``older_than`` and still unprocessed, each with the id of
+    its oldest such message: ``[(address, message id)]``."""
+    return [(r[0], r[1]) for r in session.execute(
+        select(Message.from_address, func.min(Message.id)).where(
             Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < older_than)
-    ))
+        .group_by(Message.from_address))]
