@@ -80,7 +80,7 @@ class RebasedHttpClient(TwilioHttpClient):
 def make_client(settings: Settings) -> Client:
     """A twilio ``Client`` for the configured account, talking to ``TWILIO_API_BASE_URL``."""
     http = RebasedHttpClient(settings.twilio_api_base_url, timeout=settings.twilio_timeout_s,
-                             pool_size=max(10, settings.touch_concurrency))
+                             pool_size=settings.worker_threads + settings.touch_concurrency)
     return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http)
 
 

@@ -82,6 +82,24 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
         return _retry(rt, message_id, f"Twilio unreachable: {exc}")
     except SendOutcomeUnknown as exc:
         return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}")
+    for attempt, pause_s in enumerate(RECORD_RETRY_S):
+        try:
+            _record_sent(rt, message_id, sent, lead_id, kind)
+            break
+        except Exception:  # Twilio has it: never send again; the stale-claim pass settles the row if this keeps failing
+            log.warning("message %s went to Twilio as %s but could not be recorded (attempt %s)", message_id,
+                        sent.sid, attempt + 1, exc_info=True)
+            if pause_s is None:
+                break
+            time.sleep(pause_s)
+    return Delivery.SENT
+
+
+RECORD_RETRY_S = (0.5, 2.0, None)
+"""Pauses between tries to record a send Twilio accepted (the database busy or briefly away), seconds."""
+
+
+def _record_sent(rt: Runtime, message_id: int, sent: Any, lead_id: int | None, kind: str) -> None:
     with rt.sessions.begin() as session:
         outbox.mark_sent(session, message_id=message_id, twilio_sid=sent.sid, status=sent.status,
                          from_address=sent.from_address)
@@ -92,7 +110,6 @@ def deliver(rt: Runtime, message_id: int) -> Delivery:
             lead = session.get(Lead, lead_id)
             if kind in PROSPECT_KINDS and lead.first_response_at is None:
                 lead.first_response_at = utcnow()
-    return Delivery.SENT
 
 
 def _cancel_reason(session: Session, row: Message) -> str | None:

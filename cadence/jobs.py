@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -201,32 +202,45 @@ def run_touch(touch_id: int) -> str:
     return _run_touch(runtime.current(), touch_id)
 
 
+_touch_pool: ThreadPoolExecutor | None = None
+_touch_pool_lock = threading.Lock()
+
+
+def touch_pool(rt: runtime.Runtime) -> ThreadPoolExecutor:
+    """This process's ``TOUCH_CONCURRENCY`` threads that run touches, shared by every batch job (so a worker
+    with many job threads still holds a bounded number of database connections and Twilio calls)."""
+    global _touch_pool
+    with _touch_pool_lock:
+        if _touch_pool is None:
+            _touch_pool = ThreadPoolExecutor(rt.settings.touch_concurrency, thread_name_prefix="touch")
+        return _touch_pool
+
+
 def run_touches(touch_ids: list[int]) -> dict[str, int]:
-    """Job: run a batch of touches due in the same second, ``TOUCH_CONCURRENCY`` at a time.
+    """Job: run a batch of touches due in the same second on this process's touch threads (:func:`touch_pool`).
 
     Twilio's API answers a create in ~150 ms; run one after another a worker would send ~6
     touches a second. Each touch is independent (its own transactions, claim and re-checks), so
-    the batch runs them on a thread pool; the database work stays short and the threads mostly
-    wait on Twilio. Returns counts per :class:`cadence.touches.TouchRun` value.
+    they run side by side; the database work stays short and the threads mostly wait on Twilio.
+    Returns counts per :class:`cadence.touches.TouchRun` value.
 
     Raises:
         Exception: the first error any touch raised (database or Redis down), after every other
             touch ran, so RQ retries the batch; touches already done come back ``done`` at once.
     """
     rt = runtime.current()
+    pool = touch_pool(rt)
+    futures = [pool.submit(_run_touch, rt, touch_id) for touch_id in touch_ids]
     counts: dict[str, int] = {}
     errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(len(touch_ids), rt.settings.touch_concurrency)),
-                            thread_name_prefix="touch") as pool:
-        futures = [pool.submit(_run_touch, rt, touch_id) for touch_id in touch_ids]
-        for touch_id, future in zip(touch_ids, futures):
-            try:
-                outcome = future.result()
-            except Exception as exc:
-                log.warning("touch %s failed: %s", touch_id, exc)
-                errors.append(exc)
-                outcome = "error"
-            counts[outcome] = counts.get(outcome, 0) + 1
+    for touch_id, future in zip(touch_ids, futures):
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            log.warning("touch %s failed: %s", touch_id, exc)
+            errors.append(exc)
+            outcome = "error"
+        counts[outcome] = counts.get(outcome, 0) + 1
     if errors:
         raise errors[0]
     return counts
