@@ -39,7 +39,7 @@ from cadence.redis_conn import embedded_redis_url  # noqa: E402
 from cadence.runtime import build_runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
-from bench.common import fresh_database, percentile, wait_healthy  # noqa: E402
+from bench.common import fresh_database, percentile, save_results, wait_healthy  # noqa: E402
 from bench.common import procfile as load_procfile  # noqa: E402
 from store.models import Lead, Message, Touch, utcnow  # noqa: E402
 
@@ -212,10 +212,7 @@ def main() -> int:
         rt.close()
 
     backend = "postgres" if not database_url.startswith("sqlite") else "sqlite"
-    out = ROOT / "bench" / "results.json"
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[f"cadence_{backend}"] = report
-    out.write_text(json.dumps(existing, indent=2) + "\n")
+    save_results(f"cadence_{backend}", report)
     if args.json:
         print(json.dumps(report))
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -50,3 +51,11 @@ def wait_healthy(url: str, timeout_s: float = 60, log: Path | None = None) -> No
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not come up" + (f":\n{log.read_text()[-3000:]}" if log else ""))
+
+
+def save_results(key: str, figures: dict) -> None:
+    """Merge ``figures`` into ``bench/results.json`` under ``key`` (other benchmarks' entries kept)."""
+    out = ROOT / "bench" / "results.json"
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing[key] = figures
+    out.write_text(json.dumps(existing, indent=2) + "\n")

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import save_results  # noqa: E402
 
 RUNS: dict[str, list[str]] = {
     "load": ["bench/load.py", "--json", "--rate", "200", "--seconds", "10", "--workers", "2"],
@@ -90,10 +93,7 @@ def main() -> int:
         verdict = "baseline" if row["target"] == "baseline" else ("met" if row["met"] else "MISSED")
         print(f"| {row['metric']} | {row['figure']} | {row['median']} | {', '.join(str(v) for v in row['runs'])} | "
               f"{row['target']} | {verdict} |")
-    out = ROOT / "bench" / "results.json"
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[f"summary_{database}"] = {"runs": args.runs, "table": table, "raw": results}
-    out.write_text(json.dumps(existing, indent=2) + "\n")
+    save_results(f"summary_{database}", {"runs": args.runs, "table": table, "raw": results})
     return 0
 
 

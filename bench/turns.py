@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, percentile  # noqa: E402
+from bench.common import fresh_database, percentile, save_results  # noqa: E402
 
 TURNS = ["hi", "2", "whenever", "asap", "80203", "yes", "thanks", "ok", "great", "see you"]
 
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "M8_rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1), "turns": done,
                       "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
     }
-    out = ROOT / "bench" / "results.json"
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[f"turns_{results['database']}"] = results
-    out.write_text(json.dumps(existing, indent=2) + "\n")
+    save_results(f"turns_{results['database']}", results)
     if args.json:
         print(json.dumps(results))
         return 0

@@ -30,6 +30,7 @@ from tests.conftest import Prospect, Stack, fresh_database, lead_of, make_playbo
 from tests.fake_openai import extraction, slow
 from tests.tcp_proxy import TcpProxy
 from tests.test_cadence import redis_db
+from tests.test_llm import model_stack
 
 UNREADABLE = "the shingles are all curling up and honestly it is time we did something about it"
 """A first answer the deterministic parser cannot read, so the turn waits on the model."""
@@ -42,12 +43,8 @@ def inbound_with_sid(stack: Stack, sid: str) -> int:
 
 @pytest.fixture(scope="module")
 def slow_model_stack(tmp_path_factory, redis_url, fake) -> Any:
-    tmp = tmp_path_factory.mktemp("slow-model")
-    url = redis_db(redis_url, 8)
-    Redis.from_url(url).flushdb()
-    stack = Stack(tmp, database_url=fresh_database(tmp, "_slow"), redis_url=url, playbook=make_playbook(tmp),
-                  queue_name="slow-tests", openai_api_key="sk-test-not-a-real-key", openai_base_url=f"{fake.url}/v1",
-                  llm_model="fake-model", llm_timeout_s=30, llm_max_retries=0)
+    stack = model_stack(tmp_path_factory.mktemp("slow-model"), redis_url, fake, name="slow", redis_index=8,
+                        llm_timeout_s=30)
     yield stack
     stack.close()
 

@@ -20,14 +20,18 @@ from tests.test_cadence import redis_db
 ALL_IN_ONE = "need a new roof asap, house is in 80203 and yes it's mine"
 
 
+def model_stack(tmp: Any, redis_url: str, fake: Any, *, name: str, redis_index: int, **overrides: Any) -> Stack:
+    """A stack of its own with the language model on, talking to the scripted server ``fake``."""
+    url = redis_db(redis_url, redis_index)
+    Redis.from_url(url).flushdb()
+    return Stack(tmp, database_url=fresh_database(tmp, f"_{name}"), redis_url=url, playbook=make_playbook(tmp),
+                 queue_name=f"{name}-tests", openai_api_key="sk-test-not-a-real-key",
+                 openai_base_url=f"{fake.url}/v1", llm_model="fake-model", llm_max_retries=0, **overrides)
+
+
 @pytest.fixture(scope="module")
 def llm_stack(tmp_path_factory, redis_url, fake) -> Any:
-    tmp = tmp_path_factory.mktemp("llm")
-    url = redis_db(redis_url, 12)
-    Redis.from_url(url).flushdb()
-    stack = Stack(tmp, database_url=fresh_database(tmp, "_llm"), redis_url=url, playbook=make_playbook(tmp),
-                  queue_name="llm-tests", openai_api_key="sk-test-not-a-real-key", openai_base_url=f"{fake.url}/v1",
-                  llm_model="fake-model", llm_timeout_s=1.5, llm_max_retries=0)
+    stack = model_stack(tmp_path_factory.mktemp("llm"), redis_url, fake, name="llm", redis_index=12, llm_timeout_s=1.5)
     yield stack
     stack.close()
 
