@@ -98,6 +98,9 @@ def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int
 TOUCH_BATCH_MAX = 200
 """Touches per RQ job at most: 10,000 touches due in one second are 50 jobs, shared by every worker,
 each running ``TOUCH_CONCURRENCY`` sends at a time (``cadence.jobs.run_touches``)."""
+TOUCH_BATCH_TIMEOUT_S = 1800
+"""Longest a batch job may run, seconds. Its touches share the process's touch threads with every other
+batch, so under a backlog it mostly waits its turn (each send has its own Twilio timeout)."""
 TOUCH_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
 """Back-off between attempts of a touch job that failed (database or Redis down), seconds."""
 
@@ -110,7 +113,7 @@ def enqueue_touches(queue: Queue, touch_ids: list[int], when: datetime, *, job_i
     the same batch again, so a re-enqueue replaces rather than duplicates it.
     """
     job_id = job_id or f"touches-{int(when.timestamp())}-{min(touch_ids)}"
-    kwargs = dict(job_id=job_id, result_ttl=0, failure_ttl=86400, retry=TOUCH_RETRY,
+    kwargs = dict(job_id=job_id, result_ttl=0, failure_ttl=86400, retry=TOUCH_RETRY, job_timeout=TOUCH_BATCH_TIMEOUT_S,
                   description=f"{len(touch_ids)} touch{'es' if len(touch_ids) != 1 else ''}")
     if when <= utcnow():
         queue.enqueue("cadence.jobs.run_touches", list(touch_ids), **kwargs)
