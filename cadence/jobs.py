@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from datetime import timedelta
 
 from rq import Queue, RateLimit, Retry
@@ -216,6 +216,14 @@ def touch_pool(rt: runtime.Runtime) -> ThreadPoolExecutor:
         return _touch_pool
 
 
+def stop_touch_pool() -> None:
+    """On shutdown: let the touches already running finish and drop those not started. They are still owed
+    in the database; their batch job fails and is retried, or the reconciler enqueues them again."""
+    with _touch_pool_lock:
+        if _touch_pool is not None:
+            _touch_pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_touches(touch_ids: list[int]) -> dict[str, int]:
     """Job: run a batch of touches due in the same second on this process's touch threads (:func:`touch_pool`).
 
@@ -236,6 +244,9 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
     for touch_id, future in zip(touch_ids, futures):
         try:
             outcome = future.result()
+        except CancelledError as exc:  # the worker is stopping: the touch was never started
+            errors.append(exc)
+            outcome = "not_started"
         except Exception as exc:
             log.warning("touch %s failed: %s", touch_id, exc)
             errors.append(exc)

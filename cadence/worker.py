@@ -32,6 +32,7 @@ from rq.timeouts import TimerDeathPenalty
 from bot.logs import configure_logging
 from cadence import runtime
 from cadence.job_metrics import CountingWorker
+from cadence.jobs import stop_touch_pool
 from cadence.reconcile import reconcile_forever
 from cadence.redis_conn import connect
 from cadence.scheduling import schedule_forever
@@ -121,6 +122,7 @@ def main() -> int:
                     pool[i] = new_job_thread()
         for worker, _ in pool:
             worker.stop_soon()
+        stop_touch_pool()  # a batch job waits only for its touches already running, not a whole backlog
         for _, thread in pool:
             thread.join()
         for helper in helpers:
