@@ -70,6 +70,13 @@ class RebasedHttpClient(TwilioHttpClient):
         # One kept-alive connection per thread that sends at once (``TOUCH_CONCURRENCY``), not requests' 10.
         for prefix in ("http://", "https://"):
             self.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
+        # requests reads the proxy and CA-bundle variables (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE…) by
+        # scanning the whole environment on every request; every request goes to ``base_url``, so read them
+        # for it once, as requests itself would, and stop the per-request scan.
+        environ = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self.session.proxies.update(environ["proxies"])
+        self.session.verify = environ["verify"]
+        self.session.trust_env = False
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if url.startswith(TWILIO_API_BASE_URL):

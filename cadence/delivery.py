@@ -12,15 +12,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy.orm import Session
 
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from cadence.runtime import Runtime
 from cadence.send_rate import INLINE_WAIT_S
 from store import consent, outbox, touches
 from store.leads import add_activity
-from store.models import Lead, Message, utcnow
-from store.suppression import is_suppressed
+from store.models import Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,80 +43,96 @@ class Delivery(str, Enum):
 
 
 def deliver(rt: Runtime, message_id: int) -> Delivery:
-    """Send outbox row ``message_id`` at most once. Never raises for Twilio's answers."""
+    """Send outbox row ``message_id`` at most once and record it. Never raises for Twilio's answers.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database is unreachable before the send (nothing was sent).
+    """
+    outcome, record = hand_over(rt, message_id)
+    if record is not None:
+        record_sends(rt, [record])
+    return outcome
+
+
+def hand_over(rt: Runtime, message_id: int) -> tuple[Delivery, outbox.SentRecord | None]:
+    """Claim row ``message_id``, re-check it and hand it to Twilio; the caller records a send Twilio accepted
+    (:func:`record_sends`), alone or with others. Every other outcome is recorded here.
+
+    The claim and the re-checks (earlier row to the same recipient unsent, opt-out, the lead's cadence
+    stopped) are one short transaction committed right before the Twilio call, so a STOP committed before
+    it wins. Until recorded the row stays ``claimed``: a crash in between leaves it for
+    :func:`resolve_stale_claims`, which asks Twilio, and it is never sent twice.
+    """
     with rt.sessions.begin() as session:
-        if not outbox.claim(session, message_id=message_id):
-            return Delivery.SKIPPED
-        row = session.get(Message, message_id)
-        if outbox.earlier_unsent(session, message_id=message_id):
+        claimed = outbox.claim_for_send(session, message_id=message_id)
+        if claimed is None:
+            return Delivery.SKIPPED, None
+        checks = outbox.send_checks(session, claimed)
+        if checks.earlier_unsent:
             outbox.release(session, message_id=message_id, error_message=None)
-            return Delivery.WAITING
-        reason = _cancel_reason(session, row)
+            return Delivery.WAITING, None
+        reason = _cancel_reason(claimed, checks)
         if reason:
             outbox.cancel(session, message_id=message_id, reason=reason)
-            touches.record_message_outcome(session, message_id=message_id, result="cancelled")
-            return Delivery.CANCELLED
-        request = dict(to=row.to_address, body=row.body, from_address=row.from_address,
-                       messaging_service_sid=row.messaging_service_sid, content_sid=row.content_sid,
-                       content_variables=row.content_variables)
-        lead_id, kind = row.lead_id, row.kind
-    if not request["from_address"] and not request["messaging_service_sid"]:
-        return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM")
-    wait_s = rt.send_rate.reserve(request["messaging_service_sid"] or request["from_address"])
+            if claimed.kind == "touch":
+                touches.record_message_outcome(session, message_id=message_id, result="cancelled")
+            return Delivery.CANCELLED, None
+    if not claimed.from_address and not claimed.messaging_service_sid:
+        return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM"), None
+    wait_s = rt.send_rate.reserve(claimed.messaging_service_sid or claimed.from_address)
     if wait_s > INLINE_WAIT_S:  # the sender's rate is spoken for: back in the outbox until its slot
         with rt.sessions.begin() as session:
             outbox.release(session, message_id=message_id, error_message=None,
                            send_after=utcnow() + timedelta(seconds=wait_s))
-        return Delivery.THROTTLED
+        return Delivery.THROTTLED, None
     if wait_s > 0:
         time.sleep(wait_s)
     try:
-        sent = rt.sender.send(**request)
+        sent = rt.sender.send(to=claimed.to_address, body=claimed.body, from_address=claimed.from_address,
+                              messaging_service_sid=claimed.messaging_service_sid, content_sid=claimed.content_sid,
+                              content_variables=claimed.content_variables)
     except SendRefused as exc:
         if exc.retryable:
-            return _retry(rt, message_id, f"Twilio {exc.status} {exc.code}: {exc}")
-        return _failed(rt, message_id, exc.code, str(exc))
+            return _retry(rt, message_id, f"Twilio {exc.status} {exc.code}: {exc}"), None
+        return _failed(rt, message_id, exc.code, str(exc)), None
     except TwilioUnreachable as exc:
-        return _retry(rt, message_id, f"Twilio unreachable: {exc}")
+        return _retry(rt, message_id, f"Twilio unreachable: {exc}"), None
     except SendOutcomeUnknown as exc:
-        return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}")
-    for attempt, pause_s in enumerate(RECORD_RETRY_S):
-        try:
-            _record_sent(rt, message_id, sent, lead_id, kind)
-            break
-        except Exception:  # Twilio has it: never send again; the stale-claim pass settles the row if this keeps failing
-            log.warning("message %s went to Twilio as %s but could not be recorded (attempt %s)", message_id,
-                        sent.sid, attempt + 1, exc_info=True)
-            if pause_s is None:
-                break
-            time.sleep(pause_s)
-    return Delivery.SENT
+        return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}"), None
+    return Delivery.SENT, outbox.SentRecord(
+        message_id=message_id, lead_id=claimed.lead_id, kind=claimed.kind, twilio_sid=sent.sid, status=sent.status,
+        from_address=sent.from_address or claimed.from_address, sent_at=utcnow())
 
 
 RECORD_RETRY_S = (0.5, 2.0, None)
 """Pauses between tries to record a send Twilio accepted (the database busy or briefly away), seconds."""
 
 
-def _record_sent(rt: Runtime, message_id: int, sent: Any, lead_id: int | None, kind: str) -> None:
-    with rt.sessions.begin() as session:
-        outbox.mark_sent(session, message_id=message_id, twilio_sid=sent.sid, status=sent.status,
-                         from_address=sent.from_address)
-        touches.record_message_outcome(session, message_id=message_id, result="sent")
-        if lead_id is not None:
-            add_activity(session, lead_id=lead_id, kind="message", direction="outbound", message_id=message_id,
-                         message_kind=kind)
-            lead = session.get(Lead, lead_id)
-            if kind in PROSPECT_KINDS and lead.first_response_at is None:
-                lead.first_response_at = utcnow()
+def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
+    """Record sends Twilio accepted (:func:`store.outbox.record_sent`, one transaction), retrying per
+    ``RECORD_RETRY_S``; False when it kept failing. Never raises: Twilio has them, so they must never be
+    sent again, and the stale-claim pass settles rows left claimed."""
+    for attempt, pause_s in enumerate(RECORD_RETRY_S):
+        try:
+            with rt.sessions.begin() as session:
+                outbox.record_sent(session, records, prospect_kinds=PROSPECT_KINDS)
+            return True
+        except Exception:
+            log.warning("%s message(s) went to Twilio (%s) but could not be recorded (attempt %s)", len(records),
+                        ", ".join(r.twilio_sid for r in records[:3]), attempt + 1, exc_info=True)
+            if pause_s is None:
+                return False
+            time.sleep(pause_s)
+    return False
 
 
-def _cancel_reason(session: Session, row: Message) -> str | None:
-    if is_suppressed(session, address=row.to_address):
+def _cancel_reason(claimed: outbox.ClaimedSend, checks: outbox.SendChecks) -> str | None:
+    if checks.suppressed:
         return "opted_out"
-    if row.kind in PROSPECT_KINDS and row.lead is not None and row.lead.status == "opted_out":
+    if claimed.kind in PROSPECT_KINDS and checks.lead_status == "opted_out":
         return "opted_out"
-    if row.kind == "touch" and row.lead is not None and row.lead.stop_reason in ("replied", "booked", "opted_out"):
-        return f"cadence stopped: {row.lead.stop_reason}"
+    if claimed.kind == "touch" and checks.stop_reason in ("replied", "booked", "opted_out"):
+        return f"cadence stopped: {checks.stop_reason}"
     return None
 
 

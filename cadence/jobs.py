@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+import time
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from datetime import timedelta
+from queue import Empty, SimpleQueue
 
 from rq import Queue, RateLimit, Retry
 from sqlalchemy import select
@@ -225,18 +227,141 @@ def stop_touch_pool() -> None:
 
 
 def run_touches(touch_ids: list[int]) -> dict[str, int]:
-    """Job: run a batch of touches due in the same second on this process's touch threads (:func:`touch_pool`).
+    """Job: run a batch of touches due in the same second; returns counts per :class:`cadence.touches.TouchRun`
+    value (``not_started`` for sends dropped by a stopping worker, ``error`` for those that raised).
 
-    Twilio's API answers a create in ~150 ms; run one after another a worker would send ~6
-    touches a second. Each touch is independent (its own transactions, claim and re-checks), so
-    they run side by side; the database work stays short and the threads mostly wait on Twilio.
-    Returns counts per :class:`cadence.touches.TouchRun` value.
+    The batch is decided in one transaction per due instant (:func:`cadence.touches.prepare_batch`:
+    locked, re-read, queued in the outbox in a handful of statements), each send is claimed and
+    re-checked on its own right before its Twilio call on this process's touch threads
+    (:func:`touch_pool`, since Twilio's API answers in ~150 ms), and the sends Twilio accepted are
+    recorded together (:func:`cadence.delivery.record_sends`). With a model configured each touch
+    runs alone (:func:`cadence.touches.run_touch`), since each waits on its own personal draft.
 
     Raises:
-        Exception: the first error any touch raised (database or Redis down), after every other
-            touch ran, so RQ retries the batch; touches already done come back ``done`` at once.
+        Exception: the first error a send raised (database or Redis down), after every other send ran,
+            so RQ retries the batch; touches already done come back ``done`` at once.
     """
     rt = runtime.current()
+    if rt.llm is not None:
+        return _run_each(rt, touch_ids)
+    from cadence.touches import EARLY_WAIT, prepare_batch
+    from store.models import Touch, utcnow
+
+    with rt.sessions() as session:
+        due = dict(session.execute(select(Touch.id, Touch.next_attempt_at).where(Touch.id.in_(touch_ids))).all())
+    counts: dict[str, int] = {}
+    sending = _Sends(rt, counts)
+    waiting = list(touch_ids)
+    try:
+        while waiting:
+            now = utcnow()
+            # Decide what is due now, and what no pause of ours would make due (prepare_batch re-enqueues it).
+            ready = [i for i in waiting if due.get(i) is None or not timedelta(0) < due[i] - now <= EARLY_WAIT]
+            if not ready:  # RQ's scheduler works in whole seconds: the rest of this batch is due within a second
+                sending.drain(until_s=min((due[i] - now).total_seconds() for i in waiting))
+                continue
+            waiting = [i for i in waiting if i not in set(ready)]
+            outcomes, message_ids = prepare_batch(rt, ready, now)
+            for outcome in outcomes.values():
+                if outcome.value != "sent":
+                    counts[outcome.value] = counts.get(outcome.value, 0) + 1
+            sending.submit(message_ids)
+    finally:
+        sending.drain()
+    if sending.errors:
+        raise sending.errors[0]
+    return counts
+
+
+class _Sends:
+    """A batch's sends in flight on the touch threads, recorded together as they complete."""
+
+    RECORD_EVERY = 64
+    RECORD_WITHIN_S = 0.1
+    """A completed send waits at most about this long for its record (the row stays claimed meanwhile), seconds."""
+
+    def __init__(self, rt: runtime.Runtime, counts: dict[str, int]) -> None:
+        self.rt, self.counts = rt, counts
+        self.in_flight = 0
+        self.completed: SimpleQueue = SimpleQueue()
+        self.records: list = []
+        self.oldest: float | None = None
+        self.errors: list[BaseException] = []
+
+    def submit(self, message_ids: list[int]) -> None:
+        from cadence.delivery import hand_over
+
+        pool = touch_pool(self.rt)
+        for message_id in message_ids:
+            future = pool.submit(hand_over, self.rt, message_id)
+            self.in_flight += 1
+            future.add_done_callback(lambda f, m=message_id: self.completed.put((f, m)))
+
+    def drain(self, until_s: float | None = None) -> None:
+        """Collect completed sends for ``until_s`` seconds, or until none is in flight (None)."""
+        deadline = None if until_s is None else time.monotonic() + until_s
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or (deadline is None and not self.in_flight):
+                break
+            if not self.in_flight:
+                time.sleep(left)
+                break
+            try:
+                future, message_id = self.completed.get(timeout=min(self.RECORD_WITHIN_S, left or self.RECORD_WITHIN_S))
+            except Empty:
+                pass
+            else:
+                self.in_flight -= 1
+                self._collect(future, message_id)
+            if self.records and (len(self.records) >= self.RECORD_EVERY or not self.in_flight
+                                 or time.monotonic() - self.oldest >= self.RECORD_WITHIN_S):
+                self._record()
+        self._record()
+
+    def _collect(self, future: Future, message_id: int) -> None:
+        try:
+            delivered, record = future.result()
+        except CancelledError as exc:  # the worker is stopping: the send was never started; its row stays pending
+            self.errors.append(exc)
+            self._count("not_started")
+            return
+        except Exception as exc:
+            log.warning("send of touch message %s failed: %s", message_id, exc)
+            self.errors.append(exc)
+            self._count("error")
+            return
+        if record is not None:
+            self.records.append(record)
+            self.oldest = self.oldest or time.monotonic()
+        if delivered in (Delivery.RETRY, Delivery.THROTTLED, Delivery.WAITING):
+            _requeue(self.rt, message_id)
+        self._count({Delivery.SENT: "sent", Delivery.RETRY: "queued", Delivery.THROTTLED: "queued",
+                     Delivery.WAITING: "queued"}.get(delivered, "done"))
+
+    def _record(self) -> None:
+        from cadence.delivery import record_sends
+
+        if self.records:
+            record_sends(self.rt, self.records)
+            self.records, self.oldest = [], None
+
+    def _count(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+
+def _requeue(rt: runtime.Runtime, message_id: int) -> None:
+    """Queue a send Twilio could not take yet again: after the first retry delay, or its send-rate slot."""
+    from store.models import Message, utcnow
+
+    with rt.sessions() as session:
+        held = session.scalar(select(Message.send_after).where(Message.id == message_id))
+    wait_s = (held - utcnow()).total_seconds() if held else 0
+    enqueue_delivery(rt.queue, message_id, delay_s=max(RETRY_DELAYS_S[0], wait_s))
+
+
+def _run_each(rt: runtime.Runtime, touch_ids: list[int]) -> dict[str, int]:
+    """Each touch on its own (:func:`cadence.touches.run_touch`) on the touch threads; counts per outcome."""
     pool = touch_pool(rt)
     futures = [pool.submit(_run_touch, rt, touch_id) for touch_id in touch_ids]
     counts: dict[str, int] = {}
@@ -260,15 +385,13 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
 def _run_touch(rt: runtime.Runtime, touch_id: int) -> str:
     from cadence.touches import TouchRun
     from cadence.touches import run_touch as run
-    from store.models import Message, Touch, utcnow
+    from store.models import Touch
 
     result = run(rt, touch_id)
     if result is TouchRun.QUEUED:
         with rt.sessions() as session:
             message_id = session.get(Touch, touch_id).message_id
-            held = session.get(Message, message_id).send_after
-        wait_s = (held - utcnow()).total_seconds() if held else 0
-        enqueue_delivery(rt.queue, message_id, delay_s=max(RETRY_DELAYS_S[0], wait_s))
+        _requeue(rt, message_id)
     return result.value
 
 

@@ -84,9 +84,9 @@ def build_runtime(settings: Settings) -> Runtime:
         graph.playbook.PlaybookError: the playbook is missing or invalid (start-up must stop).
     """
     playbook = load_playbook(settings.playbook)
-    # One connection per job thread, and room for a batch of touches' threads on top (opened only when used).
-    engine = make_engine(settings.database_url, pool_size=settings.worker_threads,
-                         max_overflow=settings.touch_concurrency + 8)
+    # One connection per job thread, and some room on top for the touch threads' claims (each holds one for
+    # about a millisecond; more of them wait for a connection rather than open one each).
+    engine = make_engine(settings.database_url, pool_size=settings.worker_threads, max_overflow=16)
     redis = connect(settings.redis_url, settings.embedded_redis_path)
     queue = Queue(settings.queue_name, connection=redis, serializer=JSONSerializer,
                   default_timeout=settings.job_timeout_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -24,8 +25,8 @@ from graph.playbook import Step
 from graph.texts import placeholders_for, render
 from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, set_status
-from store.models import Lead, Touch, utcnow
-from store.suppression import is_suppressed
+from store.models import Lead, Message, Suppression, Touch, utcnow
+from store.suppression import is_suppressed, phone_hash
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         outcome, message_id = _prepare(session, rt, touch, lead, now, draft=draft)
     if outcome is TouchRun.DEFERRED:
         with rt.sessions.begin() as session:
-            touch = session.get(Touch, touch_id)
-            if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
-                touch.job_id = enqueue_touch(rt.queue, touch_id, touch.next_attempt_at)
-                touch.enqueued_at = now
-            else:
-                touch.enqueued_at = None  # the reconciler enqueues it when it comes within the horizon
+            _enqueue_deferred(rt, session.get(Touch, touch_id), now)
     if outcome is TouchRun.AWAITING_APPROVAL:
         _send_approval_requests(rt, message_id)
         return outcome
@@ -87,6 +83,17 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
             Delivery.WAITING: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
 
 
+@dataclass(frozen=True)
+class _Send:
+    """A touch decided to go: what its outbox row says."""
+
+    body: str | None
+    content_sid: str | None
+    variables: dict[str, str] | None
+    drafted: bool
+    awaiting: bool
+
+
 def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime,
              draft: str | None = None) -> tuple[TouchRun, int | None]:
     """Decide the touch's fate in the job's transaction; returns the outbox id when a send was queued.
@@ -94,20 +101,38 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
     ``draft``: a model's personal version of the step's text, already checked; used for a free-text
     send (never instead of a WhatsApp template). A hot lead's draft waits for a rep's approval.
     """
+    decided = _decide(session, rt, touch, lead, now, draft=draft)
+    if isinstance(decided, TouchRun):
+        return decided, None
+    route = business_route(rt.settings, channel=lead.channel)
+    message_id = outbox.add_outbound(
+        session, lead_id=lead.id, kind="touch", to_address=lead.address, body=decided.body,
+        dedupe_key=f"touch:{touch.id}", from_address=route.from_address,
+        messaging_service_sid=route.messaging_service_sid, content_sid=decided.content_sid,
+        content_variables=decided.variables, state=outbox.AWAITING_APPROVAL if decided.awaiting else "pending")
+    return _queued(session, rt, touch, lead, decided, message_id, now)
+
+
+def _decide(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime, *, draft: str | None = None,
+            suppressed: bool | None = None) -> TouchRun | _Send:
+    """Stop, skip or defer the touch (recorded on it and the lead's timeline), or say what to send.
+
+    ``suppressed``: whether the lead's number opted out, when the caller already read it (a batch).
+    """
     pb = rt.playbook
     try:
         step = pb.step(touch.step)
     except KeyError:
-        return _finish(session, touch, "cancelled", f"step {touch.step!r} is no longer in the playbook"), None
-    reason = _stopped(session, lead, step)
+        return _finish(session, touch, "cancelled", f"step {touch.step!r} is no longer in the playbook")
+    reason = _stopped(session, lead, step, suppressed=suppressed)
     if reason:
-        return _finish(session, touch, "cancelled", reason), None
+        return _finish(session, touch, "cancelled", reason)
     quiet = quiet_until(now, lead.timezone or pb.business.timezone, pb.cadence.quiet_hours)
     if quiet is not None:
         touch.result, touch.attempted_at, touch.next_attempt_at = "skipped_quiet_hours", now, quiet
         add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, result="skipped_quiet_hours",
                      until=quiet.isoformat())
-        return TouchRun.DEFERRED, None
+        return TouchRun.DEFERRED
     texts = placeholders_for(pb, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                              answers=lead.answers or {})
     body, content_sid, variables = render(step.text, **texts), None, None
@@ -123,29 +148,106 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
             skipped = _finish(session, touch, "skipped_no_template",
                               "outside WhatsApp's 24-hour window and the step has no template")
             _after_step(session, rt, lead, step)
-            return skipped, None
+            return skipped
     else:
         touch.message_type = "sms"
-    awaiting = False
-    if draft and content_sid is None:
+    drafted = bool(draft) and content_sid is None
+    if drafted:
         body = draft
-        awaiting = (lead.score_total or 0) >= pb.scoring.hot_at
-    route = business_route(rt.settings, channel=lead.channel)
-    message_id = outbox.add_outbound(
-        session, lead_id=lead.id, kind="touch", to_address=lead.address, body=body, dedupe_key=f"touch:{touch.id}",
-        from_address=route.from_address, messaging_service_sid=route.messaging_service_sid,
-        content_sid=content_sid, content_variables=variables,
-        state=outbox.AWAITING_APPROVAL if awaiting else "pending")
+    return _Send(body=body, content_sid=content_sid, variables=variables, drafted=drafted,
+                 awaiting=drafted and (lead.score_total or 0) >= pb.scoring.hot_at)
+
+
+def _queued(session: Session, rt: Runtime, touch: Touch, lead: Lead, send: _Send, message_id: int | None,
+            now: datetime) -> tuple[TouchRun, int | None]:
+    """Record on the touch and the lead's timeline that its outbox row ``message_id`` is queued."""
     touch.message_id, touch.attempted_at, touch.next_attempt_at = message_id, now, None
     touch.result = None
     add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, message_id=message_id,
-                 message_type=touch.message_type, **({"drafted": True} if draft and content_sid is None else {}),
-                 **({"awaiting_approval": True} if awaiting else {}))
-    _after_step(session, rt, lead, step)
-    if awaiting and message_id is not None:
-        _ask_approval(session, rt, lead, touch.step, message_id, body)
+                 message_type=touch.message_type, **({"drafted": True} if send.drafted else {}),
+                 **({"awaiting_approval": True} if send.awaiting else {}))
+    _after_step(session, rt, lead, rt.playbook.step(touch.step))
+    if send.awaiting and message_id is not None:
+        _ask_approval(session, rt, lead, touch.step, message_id, send.body)
         return TouchRun.AWAITING_APPROVAL, message_id
     return TouchRun.SENT, message_id
+
+
+def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dict[int, TouchRun], list[int]]:
+    """Decide a batch of touches due by ``now`` (UTC) in one transaction of a handful of statements, and queue
+    their sends; returns each decided touch's outcome and the outbox ids to hand to Twilio now.
+
+    The same rules as :func:`run_touch` (no model drafts: a batch is for the playbook's own texts): the
+    touches are locked, re-read with their leads and the opt-out list, and each is stopped, skipped,
+    deferred to the end of the lead's quiet hours, or queued. A touch not due yet is enqueued again
+    for its time (never early). A touch whose send was queued by an earlier run of the batch that
+    never sent it (the worker stopped) has that row returned again; the outbox claim keeps it to one send.
+    """
+    outcomes: dict[int, TouchRun] = {}
+    sends: list[int] = []
+    with rt.sessions.begin() as session:
+        batch = session.scalars(select(Touch).where(Touch.id.in_(touch_ids)).order_by(Touch.id)
+                                .with_for_update(of=Touch)).all()
+        leads = {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_({t.lead_id for t in batch})))}
+        unsent = {t.message_id: t.id for t in batch if t.message_id is not None and t.result is None}
+        if unsent:
+            for message_id in session.scalars(select(Message.id).where(Message.id.in_(unsent),
+                                                                       Message.outbox_state == "pending")):
+                sends.append(message_id)
+                outcomes[unsent[message_id]] = TouchRun.SENT
+        owed = []
+        for touch in batch:
+            if touch.id in outcomes:
+                continue
+            if touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None \
+                    or touch.next_attempt_at is None:
+                outcomes[touch.id] = TouchRun.DONE
+            elif touch.next_attempt_at > now:
+                touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
+                outcomes[touch.id] = TouchRun.NOT_DUE
+            else:
+                owed.append(touch)
+        hashes = {phone_hash(leads[t.lead_id].address) for t in owed}
+        suppressed = set(session.scalars(select(Suppression.phone_hash).where(Suppression.phone_hash.in_(hashes)))) \
+            if hashes else set()
+        keys = [f"touch:{t.id}" for t in owed]
+        taken = set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(keys)))) if keys else set()
+        queued: list[tuple[Touch, Lead, _Send, Message | None]] = []
+        for touch in owed:
+            lead = leads[touch.lead_id]
+            decided = _decide(session, rt, touch, lead, now, suppressed=phone_hash(lead.address) in suppressed)
+            if isinstance(decided, TouchRun):
+                outcomes[touch.id] = decided
+                if decided is TouchRun.DEFERRED:
+                    _enqueue_deferred(rt, touch, now)
+                continue
+            row = None
+            if f"touch:{touch.id}" not in taken:
+                route = business_route(rt.settings, channel=lead.channel)
+                row = Message(lead_id=lead.id, direction="outbound", kind="touch", to_address=lead.address,
+                              body=decided.body, from_address=route.from_address,
+                              messaging_service_sid=route.messaging_service_sid, content_sid=decided.content_sid,
+                              content_variables=decided.variables, dedupe_key=f"touch:{touch.id}",
+                              outbox_state=outbox.AWAITING_APPROVAL if decided.awaiting else "pending", attempts=0)
+                session.add(row)
+            queued.append((touch, lead, decided, row))
+        session.flush()  # the new outbox rows, inserted together, get their ids
+        for touch, lead, decided, row in queued:
+            outcome, message_id = _queued(session, rt, touch, lead, decided, row.id if row else None, now)
+            outcomes[touch.id] = outcome
+            if outcome is TouchRun.SENT and message_id is not None:
+                sends.append(message_id)
+    return outcomes, sends
+
+
+def _enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
+    """A touch deferred past quiet hours: enqueued for that time when it is within TOUCH_HORIZON_S, else left
+    for the reconciler (Redis holds only what is due next)."""
+    if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
+        touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)
+        touch.enqueued_at = now
+    else:
+        touch.enqueued_at = None
 
 
 def _ask_approval(session: Session, rt: Runtime, lead: Lead, step: str, message_id: int, body: str) -> None:
@@ -159,8 +261,6 @@ def _ask_approval(session: Session, rt: Runtime, lead: Lead, step: str, message_
 
 def _send_approval_requests(rt: Runtime, message_id: int) -> None:
     """Send the still-pending approval requests for draft ``message_id`` (safe to repeat)."""
-    from store.models import Message
-
     with rt.sessions() as session:
         ids = session.scalars(select(Message.id).where(Message.dedupe_key.like(f"rep:%:draft:{message_id}"),
                                                        Message.outbox_state == "pending")).all()
@@ -172,7 +272,6 @@ def personal_draft(rt: Runtime, touch_id: int) -> str | None:
     """A model's personal version of the touch's text from the lead's answers and recent messages, checked
     (``graph.drafts``); None when there is no model, the touch is not a free-text send, or the draft fails."""
     from graph.drafts import check_draft, digits_in, playbook_urls, urls_in
-    from store.models import Message
 
     pb = rt.playbook
     with rt.sessions() as session:
@@ -205,15 +304,15 @@ def personal_draft(rt: Runtime, touch_id: int) -> str | None:
         text, channel=channel, allowed_urls=allowed_urls, allowed_numbers=allowed_numbers))
 
 
-def _stopped(session: Session, lead: Lead, step: Step) -> str | None:
-    """Why this touch must not go, or None."""
+def _stopped(session: Session, lead: Lead, step: Step, *, suppressed: bool | None = None) -> str | None:
+    """Why this touch must not go, or None (``suppressed``: the opt-out already read, else read here)."""
     if lead.stop_reason:
         return f"cadence stopped: {lead.stop_reason}"
     if lead.status in CLOSED_STATUSES:
         return f"lead is {lead.status}"
     if lead.taken_over_by:
         return f"{lead.taken_over_by} has the conversation"
-    if is_suppressed(session, address=lead.address):
+    if suppressed if suppressed is not None else is_suppressed(session, address=lead.address):
         return "opted out"
     if is_reactivation(step.id, step.after_s) and lead.status != "dormant":
         return "reactivation goes only to dormant leads"

@@ -13,14 +13,16 @@ one wins; a row is handed to Twilio at most once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.models import Message, utcnow
+from store.models import Activity, Lead, Message, Suppression, Touch, utcnow
+from store.suppression import phone_hash
 
 AWAITING_APPROVAL = "awaiting_approval"
 """A model-drafted touch for a hot lead, held until a rep approves it (it is never claimed before)."""
@@ -68,6 +70,121 @@ def claim(session: Session, *, message_id: int) -> bool:
         .values(outbox_state="claimed", claimed_at=utcnow(), attempts=Message.attempts + 1)
     )
     return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """An outbound row this caller has claimed: what the re-check and the Twilio call need."""
+
+    id: int
+    lead_id: int | None
+    kind: str
+    to_address: str
+    body: str | None
+    from_address: str | None
+    messaging_service_sid: str | None
+    content_sid: str | None
+    content_variables: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SendChecks:
+    """What may stop a claimed row right before its Twilio call, read in one statement."""
+
+    earlier_unsent: bool
+    """An earlier row to the same recipient of the same lead is still pending or claimed."""
+    suppressed: bool
+    """The number has opted out (the suppression list, which outlives erasure)."""
+    lead_status: str | None
+    stop_reason: str | None
+
+
+_messages = Message.__table__
+_CLAIM_FOR_SEND = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("message_id"), _messages.c.outbox_state == "pending",
+           or_(_messages.c.send_after.is_(None), _messages.c.send_after <= bindparam("now")))
+    .values(outbox_state="claimed", claimed_at=bindparam("now"), attempts=_messages.c.attempts + 1)
+    .returning(_messages.c.id, _messages.c.lead_id, _messages.c.kind, _messages.c.to_address, _messages.c.body,
+               _messages.c.from_address, _messages.c.messaging_service_sid, _messages.c.content_sid,
+               _messages.c.content_variables))
+"""Built once: every send runs it, and building a statement costs more than running it on SQLite."""
+
+_earlier = _messages.alias("earlier")
+_EARLIER_UNSENT = select(_earlier.c.id).where(
+    _earlier.c.lead_id == bindparam("lead_id"), _earlier.c.id < bindparam("message_id"),
+    _earlier.c.to_address == bindparam("to_address"), _earlier.c.outbox_state.in_(("pending", "claimed"))).exists()
+_SUPPRESSED = select(Suppression.__table__.c.phone_hash).where(
+    Suppression.__table__.c.phone_hash == bindparam("phone_hash")).exists()
+_leads = Lead.__table__
+_SEND_CHECKS = select(_EARLIER_UNSENT, _SUPPRESSED, _leads.c.status, _leads.c.stop_reason).where(
+    _leads.c.id == bindparam("lead_id"))
+_SUPPRESSED_ONLY = select(_SUPPRESSED)
+
+
+def claim_for_send(session: Session, *, message_id: int) -> ClaimedSend | None:
+    """:func:`claim` returning the row's fields in the same statement (UPDATE … RETURNING, SQLite 3.35+ and
+    Postgres); None when the row was not pending or not due, so exactly one caller gets it."""
+    row = session.connection().execute(_CLAIM_FOR_SEND, {"message_id": message_id, "now": utcnow()}).one_or_none()
+    return ClaimedSend(*row) if row is not None else None
+
+
+def send_checks(session: Session, claimed: ClaimedSend) -> SendChecks:
+    """The re-checks for ``claimed`` (earlier unsent row, opt-out, the lead's status and stop reason) in one SELECT."""
+    connection = session.connection()
+    key = phone_hash(claimed.to_address)
+    row = None
+    if claimed.lead_id is not None:
+        row = connection.execute(_SEND_CHECKS, {"lead_id": claimed.lead_id, "message_id": claimed.id,
+                                                "to_address": claimed.to_address, "phone_hash": key}).one_or_none()
+    if row is None:  # no lead, or it was erased since the row was queued
+        return SendChecks(False, bool(connection.execute(_SUPPRESSED_ONLY, {"phone_hash": key}).scalar()), None, None)
+    return SendChecks(bool(row[0]), bool(row[1]), row[2], row[3])
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A send Twilio accepted, to be recorded: the row, Twilio's answer and when it came (UTC)."""
+
+    message_id: int
+    lead_id: int | None
+    kind: str
+    twilio_sid: str
+    status: str | None
+    from_address: str | None
+    """The sender Twilio used (a Messaging Service picks one), else the row's own."""
+    sent_at: datetime
+
+
+def record_sent(session: Session, records: list[SentRecord], *, prospect_kinds: frozenset[str]) -> None:
+    """Record sends Twilio accepted, any number in a handful of statements: each row ``sent`` with its
+    MessageSid, its touch ``sent``, a ``message`` entry on the lead's timeline, the lead's last activity,
+    and its first response when a message of ``prospect_kinds`` is the first to reach the lead."""
+    if not records:
+        return
+    session.execute(update(Message), [
+        {"id": r.message_id, "outbox_state": "sent", "twilio_sid": r.twilio_sid, "status": r.status,
+         "sent_at": r.sent_at, "status_at": r.sent_at, "from_address": r.from_address} for r in records])
+    touch_ids = [r.message_id for r in records if r.kind == "touch"]
+    if touch_ids:
+        session.execute(update(Touch).where(Touch.message_id.in_(touch_ids), Touch.result.is_(None))
+                        .values(result="sent").execution_options(synchronize_session=False))
+    on_timeline = [r for r in records if r.lead_id is not None]
+    if not on_timeline:
+        return
+    session.execute(insert(Activity), [
+        {"lead_id": r.lead_id, "kind": "message", "created_at": r.sent_at,
+         "data": {"direction": "outbound", "message_id": r.message_id, "message_kind": r.kind}} for r in on_timeline])
+    now = utcnow()
+    first = sorted({r.lead_id for r in on_timeline if r.kind in prospect_kinds})
+    others = sorted({r.lead_id for r in on_timeline} - set(first))
+    if first:
+        session.execute(update(Lead).where(Lead.id.in_(first)).values(
+            last_activity_at=now, first_response_at=func.coalesce(Lead.first_response_at, now))
+            .execution_options(synchronize_session=False))
+    if others:
+        session.execute(update(Lead).where(Lead.id.in_(others)).values(last_activity_at=now)
+                        .execution_options(synchronize_session=False))
 
 
 def earlier_unsent(session: Session, *, message_id: int) -> bool:
