@@ -29,7 +29,7 @@ from typing import Any
 import requests
 from flask import Flask, Response, jsonify, request
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bot.keywords import classify
 
@@ -323,10 +323,17 @@ def _rfc2822(epoch: float | None) -> str | None:
     return None if epoch is None else format_datetime(datetime.fromtimestamp(epoch, timezone.utc))
 
 
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1, so a client keeps its connection open between requests as it does with Twilio's API
+    (werkzeug's development server speaks HTTP/1.0 and closes each connection otherwise)."""
+
+    protocol_version = "HTTP/1.1"
+
+
 def serve_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0) -> tuple[BaseWSGIServer, str]:
     """Serve a WSGI app on a background thread (threaded server); returns the server and its base URL."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log on the terminal
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
     threading.Thread(target=server.serve_forever, name=f"wsgi-{server.port}", daemon=True).start()
     return server, f"http://{host}:{server.port}"
 
@@ -346,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_sandbox(account_sid=args.account_sid, auth_token=args.auth_token, webhook_url=args.webhook_url,
                          latency_s=args.latency_ms / 1000)
-    make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
+    make_server("127.0.0.1", args.port, app, threaded=True, request_handler=_KeepAliveHandler).serve_forever()
 
 
 if __name__ == "__main__":

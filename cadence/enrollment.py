@@ -12,11 +12,11 @@ import logging
 from datetime import datetime, timedelta
 
 from rq import Queue, Retry
-from rq.utils import utcparse
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cadence.clock import scaled
+from cadence.job_liveness import alive_jobs
 from cadence.runtime import Runtime
 from store import touches
 from store.leads import add_activity
@@ -128,19 +128,6 @@ def enqueue_touch(queue: Queue, touch_id: int, when: datetime) -> str:
     return enqueue_touches(queue, [touch_id], when, job_id=f"touch-{touch_id}")
 
 
-def _job_alive(status: bytes | None, started_at: bytes | None, job_timeout_s: float) -> bool:
-    """Whether an RQ job will still run: queued, scheduled or deferred, or started within its timeout (a job
-    still "started" after that belonged to a worker that died, and RQ's own clean-up may be minutes away)."""
-    if status in (None, b"failed", b"stopped", b"canceled", b"finished"):
-        return False
-    if status == b"started":
-        if not started_at:
-            return False
-        age = (utcnow() - utcparse(started_at.decode())).total_seconds()
-        return age < job_timeout_s + 60
-    return True
-
-
 def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
     """Enqueue owed touches due within TOUCH_HORIZON_S (and overdue ones whose job was lost), in batches
     of up to ``TOUCH_BATCH_MAX`` per due second.
@@ -158,11 +145,8 @@ def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
             rows = [r for r in rows if r.id in wanted]
         lost = [r for r in rows if r.next_attempt_at < overdue]
         if lost:  # overdue and owed: enqueue again only if Redis no longer has a live job for it
-            with rt.redis.pipeline() as pipe:
-                for row in lost:
-                    pipe.hmget(f"rq:job:{row.job_id or f'touch-{row.id}'}", "status", "started_at")
-                alive = {row.id for row, job in zip(lost, pipe.execute()) if _job_alive(*job, rt.settings.job_timeout_s)}
-            rows = [r for r in rows if r.id not in alive]
+            alive = alive_jobs(rt.redis, [r.job_id or f"touch-{r.id}" for r in lost], rt.settings.job_timeout_s)
+            rows = [r for r in rows if (r.job_id or f"touch-{r.id}") not in alive]
         batches: dict[int, list] = {}
         for row in rows:
             batches.setdefault(int(row.next_attempt_at.timestamp()), []).append(row)

@@ -32,15 +32,21 @@ def conversation_key(address: str) -> str:
     return "conversation:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
+def turns_job_id(message_id: int) -> str:
+    """The RQ job id of the turns job queued for inbound message ``message_id``."""
+    return f"turns-{message_id}"
+
+
 def enqueue_turns(queue: Queue, message_id: int, sender: str) -> None:
     """Queue the processing of a conversation's pending messages, from inbound message ``message_id`` on.
 
     ``sender`` is the prospect's Twilio address, the conversation's identity; the job carries
     only the message id. RQ's per-key rate limit (concurrency 1 per conversation) keeps one
     conversation's turns from ever running at the same time on any number of workers; within
-    a job, messages go in arrival order.
+    a job, messages go in arrival order. The job id (:func:`turns_job_id`) lets the reconciler
+    see whether the job is still waiting its turn.
     """
-    queue.enqueue("cadence.jobs.process_conversation", message_id,
+    queue.enqueue("cadence.jobs.process_conversation", message_id, job_id=turns_job_id(message_id),
                   rate_limit=RateLimit(key=conversation_key(sender), concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="conversation turns")
 

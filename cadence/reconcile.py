@@ -16,7 +16,8 @@ from datetime import timedelta
 
 from cadence import enrollment
 from cadence.delivery import resolve_stale_claims
-from cadence.jobs import enqueue_delivery, enqueue_turns
+from cadence.job_liveness import alive_jobs
+from cadence.jobs import enqueue_delivery, enqueue_turns, turns_job_id
 from cadence.runtime import Runtime
 from store import outbox
 from store.inbound import pending_senders
@@ -32,6 +33,10 @@ def reconcile(rt: Runtime) -> dict[str, int]:
     with rt.sessions.begin() as session:
         senders = pending_senders(session, older_than=now - grace)
         pending = outbox.pending_ids(session, older_than=now - grace)
+    # A backlog is not a loss: only a conversation whose job Redis no longer holds is queued again (queueing
+    # every waiting conversation each pass would multiply the very backlog the workers are clearing).
+    waiting = alive_jobs(rt.redis, [turns_job_id(m) for _, m in senders], rt.settings.job_timeout_s)
+    senders = [(s, m) for s, m in senders if turns_job_id(m) not in waiting]
     for sender, message_id in senders:
         enqueue_turns(rt.queue, message_id, sender)
     for message_id in pending:

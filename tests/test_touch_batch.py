@@ -35,7 +35,7 @@ def daytime_zone() -> str:
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory, redis_url, sandbox, web_port, settings):
     tmp = tmp_path_factory.mktemp("touch-batch")
-    url = redis_db(redis_url, 12)
+    url = redis_db(redis_url, 6)
     Redis.from_url(url).flushdb()
     rt = build_runtime(stack_settings(database_url=fresh_database(tmp, "_batch"), redis_url=url,
                                       sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
