@@ -266,7 +266,8 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
             if not ready:  # RQ's scheduler works in whole seconds: the rest of this batch is due within a second
                 sending.drain(until_s=min((due[i] - now).total_seconds() for i in waiting))
                 continue
-            waiting = [i for i in waiting if i not in set(ready)]
+            taken = set(ready)
+            waiting = [i for i in waiting if i not in taken]
             outcomes, message_ids = prepare_batch(rt, ready, now)
             for outcome in outcomes.values():
                 if outcome.value != "sent":
