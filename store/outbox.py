@@ -60,18 +60,6 @@ def add_outbound(
     return row.id
 
 
-def claim(session: Session, *, message_id: int) -> bool:
-    """Take a pending, due row for sending; True for exactly one caller, False if it was not pending or not due."""
-    now = utcnow()
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.outbox_state == "pending",
-               or_(Message.send_after.is_(None), Message.send_after <= now))
-        .values(outbox_state="claimed", claimed_at=utcnow(), attempts=Message.attempts + 1)
-    )
-    return result.rowcount == 1
-
-
 @dataclass(frozen=True)
 class ClaimedSend:
     """An outbound row this caller has claimed: what the re-check and the Twilio call need."""
@@ -127,6 +115,11 @@ def claim_for_send(session: Session, *, message_id: int) -> ClaimedSend | None:
     Postgres); None when the row was not pending or not due, so exactly one caller gets it."""
     row = session.connection().execute(_CLAIM_FOR_SEND, {"message_id": message_id, "now": utcnow()}).one_or_none()
     return ClaimedSend(*row) if row is not None else None
+
+
+def claim(session: Session, *, message_id: int) -> bool:
+    """Take a pending, due row for sending; True for exactly one caller, False if it was not pending or not due."""
+    return claim_for_send(session, message_id=message_id) is not None
 
 
 def send_checks(session: Session, claimed: ClaimedSend) -> SendChecks:
@@ -185,17 +178,6 @@ def record_sent(session: Session, records: list[SentRecord], *, prospect_kinds: 
     if others:
         session.execute(update(Lead).where(Lead.id.in_(others)).values(last_activity_at=now)
                         .execution_options(synchronize_session=False))
-
-
-def earlier_unsent(session: Session, *, message_id: int) -> bool:
-    """Whether an earlier outbound row of the same lead to the same address is still pending or claimed
-    (sending this one first would deliver a turn's messages out of order)."""
-    row = session.get(Message, message_id)
-    if row is None or row.lead_id is None:
-        return False
-    return session.scalar(select(Message.id).where(
-        Message.lead_id == row.lead_id, Message.id < message_id, Message.to_address == row.to_address,
-        Message.outbox_state.in_(("pending", "claimed"))).limit(1)) is not None
 
 
 def mark_sent(session: Session, *, message_id: int, twilio_sid: str, status: str | None,
