@@ -12,12 +12,10 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from cadence.runtime import Runtime
 from cadence.send_rate import INLINE_WAIT_S
 from store import consent, outbox, touches
-from store.leads import add_activity
 from store.models import Message, utcnow
 
 log = logging.getLogger(__name__)

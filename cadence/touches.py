@@ -211,7 +211,7 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
         suppressed = set(session.scalars(select(Suppression.phone_hash).where(Suppression.phone_hash.in_(hashes)))) \
             if hashes else set()
         keys = [f"touch:{t.id}" for t in owed]
-        taken = set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(keys)))) if keys else set()
+        taken = outbox.queued_keys(session, keys)
         queued: list[tuple[Touch, Lead, _Send, Message | None]] = []
         for touch in owed:
             lead = leads[touch.lead_id]
@@ -224,11 +224,12 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
             row = None
             if f"touch:{touch.id}" not in taken:
                 route = business_route(rt.settings, channel=lead.channel)
-                row = Message(lead_id=lead.id, direction="outbound", kind="touch", to_address=lead.address,
-                              body=decided.body, from_address=route.from_address,
-                              messaging_service_sid=route.messaging_service_sid, content_sid=decided.content_sid,
-                              content_variables=decided.variables, dedupe_key=f"touch:{touch.id}",
-                              outbox_state=outbox.AWAITING_APPROVAL if decided.awaiting else "pending", attempts=0)
+                row = outbox.new_outbound(
+                    lead_id=lead.id, kind="touch", to_address=lead.address, body=decided.body,
+                    dedupe_key=f"touch:{touch.id}", from_address=route.from_address,
+                    messaging_service_sid=route.messaging_service_sid, content_sid=decided.content_sid,
+                    content_variables=decided.variables,
+                    state=outbox.AWAITING_APPROVAL if decided.awaiting else "pending")
                 session.add(row)
             queued.append((touch, lead, decided, row))
         session.flush()  # the new outbox rows, inserted together, get their ids

@@ -35,6 +35,27 @@ STATUS_RANK = {
 }
 
 
+def new_outbound(
+    *, lead_id: int | None, kind: str, to_address: str, body: str | None,
+    dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
+    content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
+    send_after: datetime | None = None, state: str = "pending",
+) -> Message:
+    """An outbox row, not yet added to a session: :func:`add_outbound` adds one; a batch adds many at once,
+    after :func:`queued_keys` says which of its keys were queued before."""
+    return Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
+                   from_address=from_address, messaging_service_sid=messaging_service_sid,
+                   content_sid=content_sid, content_variables=content_variables, send_after=send_after,
+                   dedupe_key=dedupe_key, outbox_state=state, attempts=0)
+
+
+def queued_keys(session: Session, dedupe_keys: list[str]) -> set[str]:
+    """Those of ``dedupe_keys`` already queued (one SELECT)."""
+    if not dedupe_keys:
+        return set()
+    return set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(dedupe_keys))))
+
+
 def add_outbound(
     session: Session, *, lead_id: int | None, kind: str, to_address: str, body: str | None,
     dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
@@ -48,10 +69,10 @@ def add_outbound(
     """
     if session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key)) is not None:
         return None
-    row = Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
-                  from_address=from_address, messaging_service_sid=messaging_service_sid,
-                  content_sid=content_sid, content_variables=content_variables, send_after=send_after,
-                  dedupe_key=dedupe_key, outbox_state=state)
+    row = new_outbound(lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key,
+                       from_address=from_address, messaging_service_sid=messaging_service_sid,
+                       content_sid=content_sid, content_variables=content_variables, send_after=send_after,
+                       state=state)
     try:
         with session.begin_nested():
             session.add(row)
