@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from cadence.runtime import Runtime
+from cadence import unrecorded
 from cadence.send_rate import INLINE_WAIT_S
 from store import consent, outbox, touches
 from store.models import Message, utcnow
@@ -109,7 +110,8 @@ RECORD_RETRY_S = (0.5, 2.0, None)
 def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
     """Record sends Twilio accepted (:func:`store.outbox.record_sent`, one transaction), retrying per
     ``RECORD_RETRY_S``; False when it kept failing. Never raises: Twilio has them, so they must never be
-    sent again, and the stale-claim pass settles rows left claimed."""
+    sent again. Records the database would not take are kept in Redis (:mod:`cadence.unrecorded`) and the
+    reconciler records them once it answers; the stale-claim pass settles any Redis could not keep either."""
     for attempt, pause_s in enumerate(RECORD_RETRY_S):
         try:
             with rt.sessions.begin() as session:
@@ -119,6 +121,7 @@ def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
             log.warning("%s message(s) went to Twilio (%s) but could not be recorded (attempt %s)", len(records),
                         ", ".join(r.twilio_sid for r in records[:3]), attempt + 1, exc_info=True)
             if pause_s is None:
+                unrecorded.keep(rt, records)
                 return False
             time.sleep(pause_s)
     return False

@@ -4,7 +4,8 @@ Run by every worker at start and then periodically (one at a time, under a Redis
 it re-enqueues what the database says is owed: turns for inbound messages not yet
 processed, sends for outbox rows still pending, follow-up touches coming due (Redis holds
 only the next ``TOUCH_HORIZON_S``), and it enrolls leads that went quiet mid-qualification.
-It also settles sends a dead worker left half-done, by asking Twilio
+It also records sends Twilio accepted while the database was away (:mod:`cadence.unrecorded`)
+and settles sends a dead worker left half-done, by asking Twilio
 (:func:`cadence.delivery.resolve_stale_claims`).
 """
 
@@ -14,8 +15,8 @@ import logging
 import threading
 from datetime import timedelta
 
-from cadence import enrollment
-from cadence.delivery import resolve_stale_claims
+from cadence import enrollment, unrecorded
+from cadence.delivery import PROSPECT_KINDS, resolve_stale_claims
 from cadence.job_liveness import alive_jobs
 from cadence.jobs import enqueue_delivery, enqueue_turns, turns_job_id
 from cadence.runtime import Runtime
@@ -26,9 +27,11 @@ from store.models import utcnow
 log = logging.getLogger(__name__)
 
 def reconcile(rt: Runtime) -> dict[str, int]:
-    """One pass; returns counts of re-enqueued turns and sends and of stale claims closed."""
+    """One pass; returns counts of re-enqueued turns and sends, of sends recorded that Twilio had accepted while
+    the database was away (:mod:`cadence.unrecorded`), and of stale claims closed."""
     now = utcnow()
     grace = timedelta(seconds=rt.settings.reconcile_grace_s)
+    recorded = unrecorded.record_kept(rt, prospect_kinds=PROSPECT_KINDS)  # first: later sends wait on these
     stale = resolve_stale_claims(rt)
     with rt.sessions.begin() as session:
         senders = pending_senders(session, older_than=now - grace)
@@ -43,7 +46,7 @@ def reconcile(rt: Runtime) -> dict[str, int]:
         enqueue_delivery(rt.queue, message_id)
     stalled = enrollment.enroll_stalled(rt)
     touches = enrollment.dispatch(rt)
-    counts = {"conversations": len(senders), "sends": len(pending), **stale,
+    counts = {"conversations": len(senders), "sends": len(pending), "recorded": recorded, **stale,
               "enrolled_touches": len(stalled), "touches_enqueued": touches}
     if any(counts.values()):
         log.info("reconciler re-enqueued %s", counts)

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from sqlalchemy import make_url
 
-from store.db import SQLITE_BUSY_TIMEOUT_S
+from store.db import POSTGRES_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S
 
 
 def libpq_url(database_url: str) -> str:
@@ -39,8 +39,13 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
         finally:
             conn.close()
         return
+    # ``check``: each connection is tried (an empty query) as it leaves the pool, so one the server or the
+    # network dropped while it sat idle is replaced instead of failing the turn that drew it (psycopg_pool
+    # does not test idle connections otherwise). ``connect_timeout``: a down database fails fast, as in store.db.
     pool = ConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=True,
-                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+                          check=ConnectionPool.check_connection,
+                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
+                                  "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
     try:
         yield PostgresSaver(pool)
     finally:

@@ -201,6 +201,20 @@ def record_sent(session: Session, records: list[SentRecord], *, prospect_kinds: 
                         .execution_options(synchronize_session=False))
 
 
+def record_sent_if_claimed(session: Session, records: list[SentRecord], *, prospect_kinds: frozenset[str]) -> int:
+    """Record, as :func:`record_sent`, only the sends whose row is still ``claimed``: for records kept while the
+    database was away, which another pass (or :func:`mark_sent` after asking Twilio) may have settled meanwhile.
+    The rows are taken in one ``UPDATE … WHERE outbox_state = 'claimed'``, so two passes never record one
+    twice. Returns how many were recorded."""
+    if not records:
+        return 0
+    taken = set(session.scalars(
+        update(Message).where(Message.id.in_([r.message_id for r in records]), Message.outbox_state == "claimed")
+        .values(outbox_state="sent").returning(Message.id).execution_options(synchronize_session=False)))
+    record_sent(session, [r for r in records if r.message_id in taken], prospect_kinds=prospect_kinds)
+    return len(taken)
+
+
 def mark_sent(session: Session, *, message_id: int, twilio_sid: str, status: str | None,
               from_address: str | None) -> None:
     """Record that Twilio accepted the message under ``twilio_sid``."""

@@ -3,7 +3,7 @@
 * a turn slower than Twilio's 15 s webhook timeout (the model answers after 16 s), with Twilio's
   re-delivery of the same message meanwhile;
 * Postgres going down under a worker (its connections cut by a proxy the test controls) while
-  the web app still takes the prospect's message;
+  the web app still takes the prospect's message, and while Twilio is taking a reply;
 * SIGTERM to the worker in the middle of a Twilio call, as a deploy does.
 
 The other cases live beside the behaviour they guard: duplicate deliveries and in-order turns in
@@ -94,6 +94,7 @@ def test_postgres_down_in_a_worker_sends_nothing_then_catches_up_once(proxied_po
     p = Prospect(stack.sandbox, phone())
     p.say("hi")
     p.wait_for_replies(2)
+    wait_for(lambda: outbound_states(stack, p.address) == ["sent", "sent"], what="the greeting's turn recorded")
     proxy.cut()  # the fault: every connection of the worker to Postgres drops, new ones are refused
     p.say("2")  # the web app (its own connection) still stores the message and acknowledges it
     with stack.sessions() as s:
@@ -106,6 +107,45 @@ def test_postgres_down_in_a_worker_sends_nothing_then_catches_up_once(proxied_po
     assert bodies[2].startswith("How soon do you need it?")
     p.assert_no_more(3, settle_s=3.0)
     assert lead_of(stack.sessions, p.number).answers == {"service_type": "replacement"}
+
+
+def test_postgres_lost_while_twilio_takes_a_reply_records_it_once_back_and_the_chat_goes_on(
+        proxied_postgres_stack, phone):
+    stack, proxy = proxied_postgres_stack
+    p = Prospect(stack.sandbox, phone())
+    p.say("hi")
+    p.wait_for_replies(2)
+    wait_for(lambda: outbound_states(stack, p.address) == ["sent", "sent"], what="the greeting's turn recorded")
+    # Twilio takes 2 s to answer for this number, so the worker is inside the call when the database goes.
+    requests.post(f"{stack.sandbox.url}/sandbox/faults", data={"To": p.address, "LatencyS": "2"},
+                  timeout=10).raise_for_status()
+    p.say("2")
+    wait_for(lambda: outbound_states(stack, p.address)[2:] == ["claimed"], what="the reply claimed for its send")
+    proxy.cut()  # the fault: Twilio accepts the reply, then the worker cannot record it
+    p.wait_for_replies(3, timeout=10)
+    time.sleep(4)  # past the worker's own tries to record it (0.5 s, 2 s)
+    assert outbound_states(stack, p.address)[2:] == ["claimed"], "nothing could be written while Postgres was away"
+    requests.post(f"{stack.sandbox.url}/sandbox/faults", data={"To": p.address, "LatencyS": "0"},
+                  timeout=10).raise_for_status()
+    proxy.restore()
+    # Recorded within seconds of the database's return, with Twilio's MessageSid, not after the 5-minute
+    # stale-claim look-up at Twilio; the prospect's next answer is not held behind it.
+    wait_for(lambda: outbound_states(stack, p.address) == ["sent"] * 3, timeout=15, what="the reply recorded")
+    with stack.sessions() as s:
+        sids = list(s.scalars(select(Message.twilio_sid).where(Message.to_address == p.address,
+                                                                Message.direction == "outbound").order_by(Message.id)))
+    assert sids == [r["sid"] for r in p.received()]
+    p.say("asap")
+    bodies = p.wait_for_replies(4, timeout=15)
+    assert bodies[2].startswith("How soon do you need it?") and bodies[3] != bodies[2]
+    p.assert_no_more(4, settle_s=3.0)
+
+
+def outbound_states(stack: Stack, address: str) -> list[str]:
+    """The outbox state of each message to ``address``, oldest first."""
+    with stack.sessions() as s:
+        return list(s.scalars(select(Message.outbox_state).where(Message.to_address == address,
+                                                                 Message.direction == "outbound").order_by(Message.id)))
 
 
 @pytest.fixture

@@ -65,6 +65,32 @@ def test_a_send_claimed_by_a_dead_worker_after_twilio_had_it_is_recorded_not_rep
     Prospect(sandbox, number).assert_no_more(1)
 
 
+def test_sends_twilio_took_while_the_database_was_away_are_recorded_once_by_the_next_pass(runtime, phone):
+    """The worker kept two accepted sends in Redis (its database writes failed); meanwhile one row was settled
+    another way. The next pass records the other with its MessageSid and overwrites nothing."""
+    from cadence import unrecorded
+
+    rows = []
+    for n in range(2):
+        with runtime.sessions.begin() as s:
+            row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=phone(), body=f"kept {n}",
+                                      dedupe_key=f"kept:{new_sid()}", from_address=SMS_FROM)
+            assert outbox.claim(s, message_id=row)
+        rows.append(row)
+    kept = [outbox.SentRecord(message_id=row, lead_id=None, kind="rep_alert", twilio_sid=new_sid(), status="queued",
+                              from_address=SMS_FROM, sent_at=utcnow()) for row in rows]
+    assert unrecorded.keep(runtime, kept)
+    settled_sid = new_sid()
+    with runtime.sessions.begin() as s:
+        outbox.mark_sent(s, message_id=rows[1], twilio_sid=settled_sid, status="delivered", from_address=None)
+    reconcile(runtime)  # (the worker's own reconciler may get there first: the outcome is the same)
+    with runtime.sessions() as s:
+        assert (s.get(Message, rows[0]).outbox_state, s.get(Message, rows[0]).twilio_sid) == ("sent", kept[0].twilio_sid)
+        assert (s.get(Message, rows[1]).twilio_sid, s.get(Message, rows[1]).status) == (settled_sid, "delivered")
+    assert not runtime.redis.hexists(f"leadline:unrecorded:{runtime.settings.queue_name}", str(rows[0]))
+    assert reconcile(runtime)["recorded"] == 0
+
+
 def test_a_pending_send_whose_job_was_lost_goes_out_once(runtime, worker, sandbox, phone):
     number = phone()
     with runtime.sessions.begin() as s:
