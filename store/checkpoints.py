@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
@@ -13,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from sqlalchemy import make_url
 
-from store.db import POSTGRES_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S
+from store.db import PING_AFTER_IDLE_S, POSTGRES_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S
 
 
 def libpq_url(database_url: str) -> str:
@@ -39,11 +42,20 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
         finally:
             conn.close()
         return
-    # ``check``: each connection is tried (an empty query) as it leaves the pool, so one the server or the
-    # network dropped while it sat idle is replaced instead of failing the turn that drew it (psycopg_pool
-    # does not test idle connections otherwise). ``connect_timeout``: a down database fails fast, as in store.db.
+    # ``check``: a connection idle over PING_AFTER_IDLE_S is tried (an empty query) as it leaves the pool, so
+    # one the server or the network dropped meanwhile is replaced instead of failing the turn that drew it
+    # (psycopg_pool does not test idle connections otherwise). ``connect_timeout``: a down database fails fast.
+    idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def returned(conn: Any) -> None:
+        idle_since[conn] = time.monotonic()
+
+    def check(conn: Any) -> None:
+        if time.monotonic() - idle_since.get(conn, time.monotonic()) >= PING_AFTER_IDLE_S:
+            ConnectionPool.check_connection(conn)
+
     pool = ConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=True,
-                          check=ConnectionPool.check_connection,
+                          check=check, reset=returned,
                           kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
                                   "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
     try:
@@ -52,16 +64,47 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
         pool.close()
 
 
+PRUNE_POSTGRES_SQL = """
+WITH head AS (
+    SELECT checkpoint_id, checkpoint -> 'channel_versions' AS versions FROM checkpoints
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
+    ORDER BY checkpoint_id DESC LIMIT 1
+), old_checkpoints AS (
+    DELETE FROM checkpoints
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = '' AND checkpoint_id <> (SELECT checkpoint_id FROM head)
+), old_writes AS (
+    DELETE FROM checkpoint_writes
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = '' AND checkpoint_id <> (SELECT checkpoint_id FROM head)
+), orphaned AS (
+    UPDATE checkpoints SET parent_checkpoint_id = NULL
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = '' AND checkpoint_id = (SELECT checkpoint_id FROM head)
+    AND parent_checkpoint_id IS NOT NULL
+)
+DELETE FROM checkpoint_blobs b
+WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = '' AND EXISTS (SELECT 1 FROM head)
+AND NOT EXISTS (SELECT 1 FROM head WHERE head.versions ->> b.channel = b.version)
+"""
+"""Keep a Postgres thread's latest checkpoint (``thread_id``), its writes and the blobs it references; delete
+the rest. A thread with no checkpoint is left alone."""
+
+
 def prune_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
     """Keep only the thread's latest checkpoint: all a conversation needs to resume.
 
     Turns run with ``durability="exit"``, one checkpoint per turn, and Leadline never
     replays or forks a conversation, so older checkpoints are dead weight that would grow
-    the database with every message. Postgres: the saver's own ``prune(keep_latest)``;
-    SQLite (whose saver has none): the older checkpoints and their writes are deleted.
+    the database with every message. The older checkpoints, their writes and (Postgres) the
+    channel values only they referenced are deleted.
+
+    Postgres: one statement (:data:`PRUNE_POSTGRES_SQL`), one round trip. The saver's general
+    ``prune(keep_latest)`` also handles subgraph namespaces, pre-v4 checkpoints and delta
+    channels, none of which Leadline's graph has, and costs ~17 round trips a turn (one
+    ``DELETE`` per channel). The conversation's turns never run at once (RQ's per-conversation
+    rate limit), so nothing writes the thread while it is pruned.
     """
     if isinstance(saver, PostgresSaver):
-        saver.prune([thread_id], strategy="keep_latest")
+        with saver.conn.connection() as conn:  # the saver's pool (autocommit: one statement, atomic)
+            conn.execute(PRUNE_POSTGRES_SQL, {"thread_id": thread_id})
         return
     if isinstance(saver, SqliteSaver):
         with saver.lock, saver.conn:

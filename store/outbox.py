@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from store.models import Activity, Lead, Message, Suppression, Touch, utcnow
@@ -43,10 +44,20 @@ def new_outbound(
 ) -> Message:
     """An outbox row, not yet added to a session: :func:`add_outbound` adds one; a batch adds many at once,
     after :func:`queued_keys` says which of its keys were queued before."""
-    return Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
-                   from_address=from_address, messaging_service_sid=messaging_service_sid,
-                   content_sid=content_sid, content_variables=content_variables, send_after=send_after,
-                   dedupe_key=dedupe_key, outbox_state=state, attempts=0)
+    return Message(**_outbound_values(
+        lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key, from_address=from_address,
+        messaging_service_sid=messaging_service_sid, content_sid=content_sid, content_variables=content_variables,
+        send_after=send_after, state=state))
+
+
+def _outbound_values(*, lead_id: int | None, kind: str, to_address: str, body: str | None, dedupe_key: str,
+                     from_address: str | None, messaging_service_sid: str | None, content_sid: str | None,
+                     content_variables: dict[str, Any] | None, send_after: datetime | None,
+                     state: str) -> dict[str, Any]:
+    return dict(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
+                from_address=from_address, messaging_service_sid=messaging_service_sid, content_sid=content_sid,
+                content_variables=content_variables, send_after=send_after, dedupe_key=dedupe_key,
+                outbox_state=state, attempts=0, created_at=utcnow())
 
 
 def queued_keys(session: Session, dedupe_keys: list[str]) -> set[str]:
@@ -65,20 +76,17 @@ def add_outbound(
     """Queue a message for sending (not before ``send_after``, UTC); returns its id, or None when
     ``dedupe_key`` was already queued.
 
-    The unique ``dedupe_key`` makes re-running the code that queued it harmless.
+    The unique ``dedupe_key`` makes re-running the code that queued it harmless: one
+    ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` (SQLite and Postgres), a single
+    round trip whether or not the row exists.
     """
-    if session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key)) is not None:
-        return None
-    row = new_outbound(lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key,
-                       from_address=from_address, messaging_service_sid=messaging_service_sid,
-                       content_sid=content_sid, content_variables=content_variables, send_after=send_after,
-                       state=state)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row.id
+    values = _outbound_values(
+        lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key, from_address=from_address,
+        messaging_service_sid=messaging_service_sid, content_sid=content_sid, content_variables=content_variables,
+        send_after=send_after, state=state)
+    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return session.scalar(dialect_insert(Message).values({k: v for k, v in values.items() if v is not None})
+                          .on_conflict_do_nothing(index_elements=[Message.dedupe_key]).returning(Message.id))
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,9 @@ def test_state_survives_a_new_graph_on_the_same_checkpointer(talk, tmp_path):
 
 def test_a_long_conversation_keeps_one_checkpoint_and_still_resumes(prospect, settings):
     """LangGraph writes a checkpoint per turn; keeping only the latest is all resuming needs (issue 6, M7)."""
-    from store.checkpoints import open_checkpointer
+    import psycopg
+
+    from store.checkpoints import libpq_url, open_checkpointer
 
     p = prospect()
     for n, body in enumerate(["hi", "2", "whenever", "asap", "80203", "yes", "thanks", "ok"]):
@@ -104,6 +106,12 @@ def test_a_long_conversation_keeps_one_checkpoint_and_still_resumes(prospect, se
     with open_checkpointer(settings.database_url) as saver:
         saved = list(saver.list({"configurable": {"thread_id": f"sms:{p.number}"}}))
     assert len(saved) == 1
+    if settings.database_url.startswith("postgresql"):  # and no channel value only older checkpoints referenced
+        with psycopg.connect(libpq_url(settings.database_url)) as conn:
+            blobs = conn.execute("SELECT channel, version FROM checkpoint_blobs WHERE thread_id = %s",
+                                 (f"sms:{p.number}",)).fetchall()
+        versions = saved[0].checkpoint["channel_versions"]
+        assert blobs and all(versions.get(channel) == version for channel, version in blobs), blobs
     assert saved[0].checkpoint["channel_values"]["answers"] == {"service_type": "replacement", "urgency": "now",
                                                                 "postal_code": "80203", "is_owner": True}
     assert p.received()[-1]["body"].startswith("Your booking link again")
