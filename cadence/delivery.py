@@ -13,8 +13,8 @@ from enum import Enum
 from typing import Any
 
 from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
-from cadence.runtime import Runtime
 from cadence import unrecorded
+from cadence.runtime import Runtime
 from cadence.send_rate import INLINE_WAIT_S
 from store import consent, outbox, touches
 from store.models import Message, utcnow

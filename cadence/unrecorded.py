@@ -55,9 +55,12 @@ def record_kept(rt: Runtime, *, prospect_kinds: frozenset[str]) -> int:
     if not raw:
         return 0
     records = []
-    for value in raw.values():
-        data = json.loads(value)
-        records.append(outbox.SentRecord(**{**data, "sent_at": datetime.fromisoformat(data["sent_at"])}))
+    for field, value in raw.items():
+        try:
+            data = json.loads(value)
+            records.append(outbox.SentRecord(**{**data, "sent_at": datetime.fromisoformat(data["sent_at"])}))
+        except (ValueError, TypeError, KeyError):  # not ours to read: dropped below, the stale-claim pass settles it
+            log.error("unreadable kept send for outbox row %s dropped", field.decode(errors="replace"))
     with rt.sessions.begin() as session:
         recorded = outbox.record_sent_if_claimed(session, records, prospect_kinds=prospect_kinds)
     rt.redis.hdel(_key(rt), *raw.keys())

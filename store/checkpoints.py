@@ -51,7 +51,8 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
         idle_since[conn] = time.monotonic()
 
     def check(conn: Any) -> None:
-        if time.monotonic() - idle_since.get(conn, time.monotonic()) >= PING_AFTER_IDLE_S:
+        since = idle_since.get(conn)  # none on a connection just opened
+        if since is not None and time.monotonic() - since >= PING_AFTER_IDLE_S:
             ConnectionPool.check_connection(conn)
 
     pool = ConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=True,
