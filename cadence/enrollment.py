@@ -145,8 +145,9 @@ def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
             rows = [r for r in rows if r.id in wanted]
         lost = [r for r in rows if r.next_attempt_at < overdue]
         if lost:  # overdue and owed: enqueue again only if Redis no longer has a live job for it
-            alive = alive_jobs(rt.redis, [r.job_id or f"touch-{r.id}" for r in lost], rt.settings.job_timeout_s)
-            rows = [r for r in rows if (r.job_id or f"touch-{r.id}") not in alive]
+            job_ids = {r.id: r.job_id or f"touch-{r.id}" for r in lost}
+            alive = alive_jobs(rt.redis, list(job_ids.values()), rt.settings.job_timeout_s)
+            rows = [r for r in rows if job_ids.get(r.id) not in alive]
         batches: dict[int, list] = {}
         for row in rows:
             batches.setdefault(int(row.next_attempt_at.timestamp()), []).append(row)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,20 +44,10 @@ def new_outbound(
 ) -> Message:
     """An outbox row, not yet added to a session: :func:`add_outbound` adds one; a batch adds many at once,
     after :func:`queued_keys` says which of its keys were queued before."""
-    return Message(**_outbound_values(
-        lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key, from_address=from_address,
-        messaging_service_sid=messaging_service_sid, content_sid=content_sid, content_variables=content_variables,
-        send_after=send_after, state=state))
-
-
-def _outbound_values(*, lead_id: int | None, kind: str, to_address: str, body: str | None, dedupe_key: str,
-                     from_address: str | None, messaging_service_sid: str | None, content_sid: str | None,
-                     content_variables: dict[str, Any] | None, send_after: datetime | None,
-                     state: str) -> dict[str, Any]:
-    return dict(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
-                from_address=from_address, messaging_service_sid=messaging_service_sid, content_sid=content_sid,
-                content_variables=content_variables, send_after=send_after, dedupe_key=dedupe_key,
-                outbox_state=state, attempts=0, created_at=utcnow())
+    return Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
+                   from_address=from_address, messaging_service_sid=messaging_service_sid, content_sid=content_sid,
+                   content_variables=content_variables, send_after=send_after, dedupe_key=dedupe_key,
+                   outbox_state=state, attempts=0, created_at=utcnow())
 
 
 def queued_keys(session: Session, dedupe_keys: list[str]) -> set[str]:
@@ -80,12 +70,13 @@ def add_outbound(
     ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` (SQLite and Postgres), a single
     round trip whether or not the row exists.
     """
-    values = _outbound_values(
-        lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key, from_address=from_address,
-        messaging_service_sid=messaging_service_sid, content_sid=content_sid, content_variables=content_variables,
-        send_after=send_after, state=state)
+    row = new_outbound(lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key,
+                       from_address=from_address, messaging_service_sid=messaging_service_sid,
+                       content_sid=content_sid, content_variables=content_variables, send_after=send_after,
+                       state=state)
+    values = {a.key: value for a in inspect(Message).column_attrs if (value := getattr(row, a.key)) is not None}
     dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return session.scalar(dialect_insert(Message).values({k: v for k, v in values.items() if v is not None})
+    return session.scalar(dialect_insert(Message).values(values)
                           .on_conflict_do_nothing(index_elements=[Message.dedupe_key]).returning(Message.id))
 
 
