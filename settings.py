@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
+MIN_SECRET_KEY_LENGTH = 32
+"""Shortest ``SECRET_KEY`` accepted, characters (``secrets.token_urlsafe(32)`` gives 43)."""
 
 
 class DatabaseSettings(BaseSettings):
@@ -98,8 +100,18 @@ class Settings(DatabaseSettings):
     """The owner's password for ``/dashboard``; unset, the dashboard is closed."""
 
     secret_key: SecretStr | None = None
-    """Signs the dashboard's session cookie and CSRF tokens; every web process must share it.
-    Unset, it is derived from ``DASHBOARD_PASSWORD`` (changing the password logs everyone out)."""
+    """Signs the dashboard's session cookie and CSRF tokens; every web process must share it. Required while the
+    dashboard is open (``DASHBOARD_PASSWORD`` set), at least 32 characters, and never derived from a password: a
+    key derived from one would let anyone holding a signed cookie test passwords offline. ``make run`` generates
+    one and keeps it in ``var/secret_key``."""
+
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    """Reverse proxies in front of the web app that append to ``X-Forwarded-For``: the client address (login
+    throttle, logs) is read that many hops from the right, through werkzeug's ``ProxyFix``. 0: the socket's peer."""
+
+    metrics_token: SecretStr | None = None
+    """Bearer token for ``GET /metrics``; unset, the endpoint is open (as Prometheus scrapes expect inside a
+    private network)."""
 
     calendly_signing_key: SecretStr | None = None
     """The webhook signing key of the Calendly subscription; unset, ``/webhooks/calendly`` refuses every call."""
@@ -142,6 +154,18 @@ class Settings(DatabaseSettings):
         if value and not value.startswith("whatsapp:"):
             return f"whatsapp:{value}"
         return value
+
+    @model_validator(mode="after")
+    def _dashboard_needs_a_secret_key(self) -> Settings:
+        """An open dashboard signs sessions with ``SECRET_KEY``: refuse to start without a strong one."""
+        if self.dashboard_password is not None:
+            if self.secret_key is None:
+                raise ValueError("SECRET_KEY is required while the dashboard is open (DASHBOARD_PASSWORD is set): "
+                                 "set it to a random value of 32+ characters, the same in every web process "
+                                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return self
 
     @property
     def uses_sqlite(self) -> bool:

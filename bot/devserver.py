@@ -44,6 +44,25 @@ class LauncherSettings(BaseSettings):
     embedded_redis_path: Path = Path("var/redis.db")
     port: int = 8000
     dashboard_password: str | None = None
+    secret_key: str | None = None
+
+
+SECRET_KEY_PATH = Path("var/secret_key")
+"""Where ``make run`` keeps the ``SECRET_KEY`` it generated (mode 0600), so sessions outlive a restart."""
+
+
+def local_secret_key(path: Path = SECRET_KEY_PATH) -> str:
+    """The local run's ``SECRET_KEY``: read from ``path``, or generated (random, 43 characters) and written there."""
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.dashboard_password:  # a local run gets a one-off password rather than a closed dashboard
         env["DASHBOARD_PASSWORD"] = secrets.token_urlsafe(9)
         dashboard_note = f"password for this run: {env['DASHBOARD_PASSWORD']}"
+    if not cfg.secret_key:  # the open dashboard needs a signing key that is not derived from its password
+        env["SECRET_KEY"] = local_secret_key()
     upgrade(cfg.database_url)
 
     Path("var").mkdir(exist_ok=True)

@@ -43,6 +43,7 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 API_TOKEN = "test-api-token"
 STATS_TOKEN = "test-stats-token"
 DASHBOARD_PASSWORD = "test-dashboard-password"
+SECRET_KEY = "test-secret-key-" + "0123456789abcdef" * 2
 CALENDLY_KEY = "test-calendly-signing-key"
 SMS_FROM = "+15005550006"
 WHATSAPP_FROM = "whatsapp:+14155238886"
@@ -143,6 +144,7 @@ def stack_settings(*, database_url: str, redis_url: str, sandbox_url: str, web_p
         twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=sandbox_url, twilio_sms_from=SMS_FROM,
         twilio_whatsapp_from=WHATSAPP_FROM, sweep_interval_s=1.0, reconcile_grace_s=1.0, log_level="INFO",
         **{"api_token": API_TOKEN, "stats_token": STATS_TOKEN, "dashboard_password": DASHBOARD_PASSWORD,
+           "secret_key": SECRET_KEY,
            "calendly_signing_key": CALENDLY_KEY, **overrides},
     )
 

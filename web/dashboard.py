@@ -9,7 +9,6 @@ for the rest of the 15 minutes (every web process shares the count).
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
 import io
 import logging
@@ -48,12 +47,9 @@ LOGIN_WINDOW_S = 900
 def init_app(app: Flask) -> None:
     """Wire the dashboard into ``app``: its secret key, cookie flags and CSRF (checked on the dashboard's forms only)."""
     settings = app.extensions["leadline"].settings
-    if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value()
-    elif settings.dashboard_password is not None:  # every process derives the same key from the shared password
-        key = hashlib.sha256(b"leadline-session:" + settings.dashboard_password.get_secret_value().encode()).hexdigest()
-    else:
-        key = secrets.token_hex(32)  # no dashboard: nothing is signed that another process must read
+    # Settings refuse an open dashboard without SECRET_KEY; with the dashboard closed nothing is signed that
+    # another process must read, so a random key serves.
+    key = settings.secret_key.get_secret_value() if settings.secret_key is not None else secrets.token_hex(32)
     app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
