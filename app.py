@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +26,17 @@ MAX_CONTENT_LENGTH = 64 * 1024
 """Largest request body accepted, bytes (a Twilio webhook is a few KB)."""
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for the parser is a parse error (``request.get_json``
+    then answers None, or 400), not a ``RecursionError`` escaping as a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app.
 
@@ -35,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.extensions["leadline"] = build_runtime(settings)
     app.register_blueprint(webhook.bp)
@@ -141,7 +154,7 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
     from settings import DatabaseSettings
     from store.db import make_engine, make_sessionmaker
     from store.report import FIELDS, owner_report
-    from web.stats import parse_instant
+    from store.bounds import parse_instant
 
     try:
         window = {k: parse_instant(v) if v else None for k, v in (("since", since), ("until", until))}

@@ -32,7 +32,7 @@ from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
 from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
-from web.stats import parse_instant
+from store.bounds import parse_instant
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",

@@ -13,21 +13,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 
+from store.bounds import parse_instant
 from store.models import utcnow
 from store.stats import report, send_backlog
 from web.auth import bearer
 
 bp = Blueprint("stats", __name__)
-
-
-def parse_instant(text: str) -> datetime:
-    """ISO 8601 date or date-time → aware UTC datetime (naive means UTC).
-
-    Raises:
-        ValueError: not ISO 8601.
-    """
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def month_start(now: datetime, zone: str) -> datetime:
