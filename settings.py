@@ -69,6 +69,11 @@ class Settings(DatabaseSettings):
     job_timeout_s: int = Field(default=120, gt=0)
     """Longest one RQ job may run, seconds."""
 
+    turn_max_attempts: int = Field(default=6, ge=1, le=50)
+    """Attempts at an inbound message's turn while a dependency (database, Redis, Twilio, the model) is
+    unavailable; after them the message is dead-lettered so the sender's later messages flow. A turn that
+    fails for any other reason is dead-lettered at once. With RQ's back-off, 6 attempts span ~13 minutes."""
+
     sweep_interval_s: float = Field(default=15.0, gt=0)
     """How often a worker reconciles the database against Redis (orphaned turns and sends), seconds."""
 

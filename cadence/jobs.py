@@ -92,9 +92,13 @@ def process_conversation(message_id: int | str) -> int:
     """Job: run each pending turn of the conversation inbound message ``message_id`` belongs to, oldest first,
     sending replies as it goes. (A job queued by an earlier release may carry the sender's address instead.)
 
+    A turn that fails is dead-lettered and skipped unless a dependency is away and attempts are left
+    (:func:`cadence.turns.turn_failed`); then this job raises and RQ retries it. Either way the
+    sender's STOPs behind the failing message are applied first.
+
     Returns the number of turns run.
     """
-    from cadence.turns import handle_inbound  # here: the web process enqueues this job, never runs it
+    from cadence.turns import handle_inbound, opt_outs_first, turn_failed  # the web process never runs this job
     from store.models import Message
 
     rt = runtime.current()
@@ -109,10 +113,17 @@ def process_conversation(message_id: int | str) -> int:
     while True:
         with rt.sessions() as session:
             message = next_pending(session, from_address=sender)
-            message_id = message.id if message else None
+            message_id, failed_before = (message.id, message.attempts > 0) if message else (None, False)
         if message_id is None:
             return turns
-        turn = handle_inbound(rt, message_id)
+        if failed_before:  # a STOP that arrived behind a failing message takes effect before it is tried again
+            opt_outs_first(rt, sender, after=message_id)
+        try:
+            turn = handle_inbound(rt, message_id)
+        except Exception as exc:
+            if turn_failed(rt, sender=sender, message_id=message_id, exc=exc):
+                continue  # dead-lettered: the sender's next message
+            raise
         send_all(rt, turn.outbox_ids)
         if turn.touch_ids:
             dispatch(rt, turn.touch_ids)

@@ -14,10 +14,11 @@ from cadence.routing import reply_route
 from cadence.runtime import Runtime
 from graph.playbook import Rep
 from store import outbox
+from store.bounds import row_id
 from store.models import LOST_REASONS, Lead, Message
 
-COMMAND = re.compile(r"^\s*(claim|booked|lost)\s+#?(\d+)\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
-APPROVAL = re.compile(r"^\s*(yes|edit)\b\s*#?(\d+)?\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+COMMAND = re.compile(r"^\s*(claim|booked|lost)\s+#?([0-9]+)\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+APPROVAL = re.compile(r"^\s*(yes|edit)\b\s*#?([0-9]+)?\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
 USAGE = ("Leadline rep commands: CLAIM <lead id>, BOOKED <lead id>, LOST <lead id> <reason>, "
          "YES <lead id> (send its draft), EDIT <lead id> <text>. "
          f"Reasons: {', '.join(LOST_REASONS)}.")
@@ -27,6 +28,14 @@ def lost_reason(text: str) -> str | None:
     """A rep's reason (``"no capacity"``, ``"Price"``…) as one of ``LOST_REASONS``, or None."""
     reason = re.sub(r"[\s-]+", "_", text.strip().lower())
     return reason if reason in LOST_REASONS else None
+
+
+def _lead_id(text: str) -> int | None:
+    """A lead id the rep typed, or None when no lead could have it (store.bounds.row_id)."""
+    try:
+        return row_id(text)
+    except ValueError:
+        return None
 
 
 def handle(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:
@@ -46,10 +55,11 @@ def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tup
     match = COMMAND.match(body)
     if match is None:
         return USAGE, lead_actions.Queued()
-    verb, lead_id, rest = match.group(1).lower(), int(match.group(2)), match.group(3)
-    lead = session.get(Lead, lead_id)
+    verb, rest = match.group(1).lower(), match.group(3)
+    lead_id = _lead_id(match.group(2))
+    lead = session.get(Lead, lead_id) if lead_id is not None else None
     if lead is None:
-        return f"No lead #{lead_id}. {USAGE}", lead_actions.Queued()
+        return f"No lead #{match.group(2)[:12]}. {USAGE}", lead_actions.Queued()
     who = f"{lead.profile_name} {lead.phone}" if lead.profile_name else lead.phone
     actor = Actor(rep.name)
     if verb == "claim":
@@ -76,7 +86,9 @@ def _approve(session: Session, rt: Runtime, rep: Rep, verb: str, lead_id: str | 
         return "EDIT needs your text: EDIT <lead id> <text>.", lead_actions.Queued()
     if verb == "yes" and text:
         return USAGE, lead_actions.Queued()
-    draft = lead_actions.pending_draft(session, lead_id=int(lead_id) if lead_id else None,
+    if lead_id and _lead_id(lead_id) is None:
+        return f"No lead #{lead_id[:12]}. {USAGE}", lead_actions.Queued()
+    draft = lead_actions.pending_draft(session, lead_id=_lead_id(lead_id) if lead_id else None,
                                        owner=None if lead_id else rep.name)
     if draft is None:
         where = f" for lead #{lead_id}" if lead_id else ""

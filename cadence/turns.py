@@ -2,6 +2,11 @@
 
 A turn is safe to run again after a crash at any point:
 
+0. a turn that fails is retried only while a dependency is away (:mod:`cadence.failures`), at most
+   ``TURN_MAX_ATTEMPTS`` times; otherwise its message is dead-lettered (:func:`turn_failed`) and the
+   sender's later messages flow. STOP behind a failing message is applied at once
+   (:func:`opt_outs_first`), before anything that can fail;
+
 1. compliance keywords (STOP/START/HELP) are applied in one transaction with the
    message marked processed;
 2. the graph runs once per turn key (``in:<message id>``, ``start:<capture id>``): its
@@ -20,8 +25,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.keywords import classify, normalize
+from bot.logs import mask_phones
 from cadence import enrollment, lead_actions, rep_commands
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
+from cadence.failures import is_transient
 from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
 from cadence.ownership import route_new_lead, route_on_answers
@@ -31,7 +38,9 @@ from graph.texts import placeholders_for, render
 from graph.understanding import ACTION_INTENTS, sure_without_model
 from store import consent, outbox
 from store.checkpoints import prune_thread
-from store.leads import CLOSED_STATUSES, add_activity, attach_to_lead, mark_processed, set_status
+from store.inbound import count_failure, pending_after, set_aside
+from store.leads import (CLOSED_STATUSES, add_activity, attach_to_lead, lead_for_address, mark_processed,
+                         set_status)
 from store.models import CaptureEvent, Lead, Message, utcnow
 from store.suppression import is_suppressed
 
@@ -45,8 +54,6 @@ PRUNE_EVERY_TURNS = 1
 turn keeps the database flat per turn (bench/turns.py: 15 KB per 10-turn conversation on SQLite); Postgres's
 prune costs a few milliseconds a turn, which a larger value would spread."""
 
-MAX_TURN_ATTEMPTS = 3
-"""A message whose turn fails this often is set aside (logged, on the timeline) so the lead's later messages flow."""
 
 
 @dataclass(frozen=True)
@@ -99,13 +106,6 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
             _replied(session, lead, message)
         else:
             lead = message.lead
-        message.attempts += 1
-        if message.attempts > MAX_TURN_ATTEMPTS:
-            log.error("turn for message %s failed %s times; setting it aside", message_id, MAX_TURN_ATTEMPTS)
-            add_activity(session, lead_id=lead.id, kind="note", text="A message could not be processed.",
-                         message_id=message_id)
-            mark_processed(session, message_id=message_id)
-            return TurnResult()
         early = _compliance(session, rt, message, lead)
         if early is not None:
             mark_processed(session, message_id=message_id)
@@ -127,6 +127,64 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
     values = run_graph(rt, ref, turn=turn, body=body, understanding=understanding)
     with rt.sessions.begin() as session:
         return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)
+
+
+def opt_outs_first(rt: Runtime, sender: str, *, after: int) -> int:
+    """Apply every STOP the sender sent after message ``after`` now, ahead of that message's turn.
+
+    Used when ``after``'s turn has failed: whatever becomes of it, the opt-out takes effect within
+    seconds (TCPA and CTIA: an opt-out is honoured at once), and nothing more is sent to the number
+    (every send re-checks the suppression list). Only keyword matching runs before the opt-out is
+    written, so nothing about the message can make this fail. Each STOP is marked processed;
+    every other message keeps its place in the conversation. Returns how many were applied.
+    """
+    phone = sender.removeprefix("whatsapp:")
+    channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    applied = 0
+    with rt.sessions.begin() as session:
+        for message in pending_after(session, from_address=sender, after_id=after):
+            if classify(message.body or "") != "opt_out":
+                continue
+            consent.opt_out(session, phone=phone, keyword=normalize(message.body), text=message.body)
+            lead = lead_for_address(session, channel=channel, phone=phone)
+            if lead is not None and message.lead_id is None:
+                message.lead_id = lead.id
+                add_activity(session, lead_id=lead.id, kind="message", direction="inbound", message_id=message.id)
+            mark_processed(session, message_id=message.id)
+            applied += 1
+    if applied:
+        log.warning("applied %s opt-out(s) ahead of message %s, whose turn failed", applied, after)
+    return applied
+
+
+def turn_failed(rt: Runtime, *, sender: str, message_id: int, exc: BaseException) -> bool:
+    """After inbound message ``message_id``'s turn raised ``exc``: apply the sender's later STOPs at once, count
+    the failure, and dead-letter the message when retrying cannot help (not transient) or has not helped
+    (``TURN_MAX_ATTEMPTS`` reached). Returns True when the message was set aside (the caller goes on to the
+    sender's next message), False when the turn should be retried (the caller re-raises).
+
+    A set-aside message is kept with the error's type, shown on the lead's timeline, and counted
+    (``/stats`` ``dead_letters``, ``/metrics`` ``leadline_messages{direction="inbound",status="dead_lettered"}``).
+    """
+    transient = is_transient(exc)
+    try:
+        opt_outs_first(rt, sender, after=message_id)
+        with rt.sessions.begin() as session:
+            failures = count_failure(session, message_id=message_id)
+            if transient and failures < rt.settings.turn_max_attempts:
+                return False
+            error = mask_phones(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = set_aside(session, message_id=message_id, error=error)
+            if message is not None and message.lead_id is not None:
+                add_activity(session, lead_id=message.lead_id, kind="dead_letter", message_id=message_id,
+                             error=type(exc).__name__, attempts=failures,
+                             text="This message could not be processed; the conversation went on without it.")
+    except Exception:  # the database is away too: RQ retries the job, and the next failure counts
+        log.warning("could not record the failure of message %s's turn", message_id, exc_info=True)
+        return False
+    log.error("dead-lettered message %s after %s attempt(s): %s (%s)", message_id, failures, type(exc).__name__,
+              "transient, attempts used up" if transient else "not transient")
+    return True
 
 
 def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any] | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Message
+from store.models import Message, utcnow
 
 
 def insert_ignore(session: Session, model: type, *conflict_columns: str) -> Any:
@@ -58,3 +58,48 @@ def pending_senders(session: Session, *, older_than: datetime) -> list[tuple[str
         select(Message.from_address, func.min(Message.id)).where(
             Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < older_than)
         .group_by(Message.from_address))]
+
+
+DEAD_LETTERED = "dead_lettered"
+"""``messages.status`` of an inbound message whose turn was set aside after failing (see :func:`set_aside`)."""
+
+
+def pending_after(session: Session, *, from_address: str, after_id: int) -> list[Message]:
+    """The sender's unprocessed inbound messages that arrived after message ``after_id``, oldest first."""
+    return list(session.scalars(
+        select(Message)
+        .where(Message.from_address == from_address, Message.direction == "inbound", Message.processed_at.is_(None),
+               Message.id > after_id)
+        .order_by(Message.id)))
+
+
+def count_failure(session: Session, *, message_id: int) -> int:
+    """Count one more failed turn of inbound message ``message_id``; returns the failures so far (0: not found).
+
+    Runs in a transaction of its own, after the failed turn's rolled back, so the count survives it.
+    """
+    return session.scalar(
+        update(Message).where(Message.id == message_id).values(attempts=Message.attempts + 1)
+        .returning(Message.attempts)) or 0
+
+
+def set_aside(session: Session, *, message_id: int, error: str) -> Message | None:
+    """Dead-letter an inbound message whose turn keeps failing: processed, status ``dead_lettered``, ``error`` kept
+    (at most 500 characters), so the sender's later messages flow. Returns the message, or None when it was
+    processed meanwhile."""
+    message = session.get(Message, message_id)
+    if message is None or message.processed_at is not None:
+        return None
+    message.processed_at, message.status, message.error_message = utcnow(), DEAD_LETTERED, error[:500]
+    return message
+
+
+def dead_letter_count(session: Session, *, since: datetime | None = None, until: datetime | None = None) -> int:
+    """Inbound messages dead-lettered among those received in ``[since, until)`` (all when unbounded)."""
+    query = select(func.count()).select_from(Message).where(Message.direction == "inbound",
+                                                            Message.status == DEAD_LETTERED)
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    if until is not None:
+        query = query.where(Message.created_at < until)
+    return session.scalar(query) or 0

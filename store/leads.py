@@ -100,7 +100,7 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     """
     channel = "whatsapp" if message.from_address.startswith("whatsapp:") else "sms"
     phone = message.from_address.removeprefix("whatsapp:")
-    lead = session.scalar(select(Lead).where(Lead.channel == channel, Lead.phone == phone))
+    lead = lead_for_address(session, channel=channel, phone=phone)
     if lead is None:
         lead = Lead(channel=channel, phone=phone, profile_name=message.sender_name, source=f"inbound_{channel}",
                     status="new", business_address=message.to_address, created_at=message.created_at, answers={})
@@ -116,6 +116,11 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     message.lead_id = lead.id
     add_activity(session, lead_id=lead.id, kind="message", direction="inbound", message_id=message.id)
     return lead
+
+
+def lead_for_address(session: Session, *, channel: str, phone: str) -> Lead | None:
+    """The lead of a (channel, E.164 phone) conversation, or None before first contact."""
+    return session.scalar(select(Lead).where(Lead.channel == channel, Lead.phone == phone))
 
 
 def mark_processed(session: Session, *, message_id: int) -> None:

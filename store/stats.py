@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from store.inbound import dead_letter_count
 from store.models import LEAD_STATUSES, LOST_REASONS, CaptureEvent, Lead, LlmCall, Message, Touch
 
 
@@ -112,6 +113,7 @@ def report(session: Session, *, since: datetime | None, until: datetime | None, 
         "touches": touches_by_step(session, since, until, step_ids),
         "qualified_this_month": qualified_this_month,
         "llm": model_usage(session, since, until),
+        "dead_letters": dead_letter_count(session, since=since, until=until),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import requests
+from pydantic import SecretStr
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
@@ -84,3 +85,19 @@ def test_webhook_answers_a_fast_503_when_the_database_is_down(settings):
         app.extensions["leadline"].close()
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
     assert elapsed < 5
+
+
+def test_metrics_need_the_bearer_token_when_one_is_set(web, settings):
+    assert requests.get(f"{web}/metrics", timeout=10).status_code == 200  # METRICS_TOKEN unset: open
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr("test-metrics-token")}))
+    server, base = serve_in_thread(app)
+    try:
+        refused = [requests.get(f"{base}/metrics", headers=h, timeout=10)
+                   for h in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-metrics-token"})]
+        allowed = requests.get(f"{base}/metrics", headers={"Authorization": "Bearer test-metrics-token"}, timeout=10)
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
+    assert [r.status_code for r in refused] == [401, 401, 401]
+    assert all("leadline_leads" not in r.text for r in refused)
+    assert allowed.status_code == 200 and "leadline_leads" in allowed.text

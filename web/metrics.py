@@ -5,7 +5,11 @@
   ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile does) so every worker process's samples are summed.
 * ``leadline_jobs_total{queue,job,outcome}``: RQ jobs of every worker machine, counted in Redis.
 * ``leadline_queue_jobs{queue,state}``: jobs waiting, scheduled, running, failed, now (RQ registries).
-* ``leadline_messages{direction,status}`` and ``leadline_leads{status}``: counts from the database now.
+* ``leadline_messages{direction,status}`` and ``leadline_leads{status}``: counts from the database now;
+  inbound messages whose turn was set aside are ``leadline_messages{direction="inbound",status="dead_lettered"}``.
+
+With ``METRICS_TOKEN`` set, a scrape needs ``Authorization: Bearer <token>`` (Prometheus's ``authorization``
+scrape setting); unset, the endpoint is open, for a scraper inside the deployment's private network.
 
 Scraped values come from shared stores (Redis, the database), so any web process answers
 for the whole deployment except the per-process HTTP series.
@@ -27,6 +31,7 @@ from sqlalchemy import func, select
 
 from cadence.job_metrics import job_counts
 from store.models import Lead, Message
+from web.auth import bearer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -110,7 +115,8 @@ def registry_for(rt: Any) -> CollectorRegistry:
 
 
 @bp.get("/metrics")
+@bearer("metrics_token", open_when_unset=True)
 def metrics() -> Response:
-    """The Prometheus exposition."""
+    """The Prometheus exposition; ``Authorization: Bearer $METRICS_TOKEN`` when that is set (else 401)."""
     registry = current_app.extensions.setdefault("leadline_metrics", registry_for(current_app.extensions["leadline"]))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
