@@ -1,38 +1,64 @@
 """``/dashboard``: the owner's and reps' work queue and lead pages, server-rendered.
 
-Login is the owner's ``DASHBOARD_PASSWORD``; the session is Flask's signed cookie (HttpOnly,
-SameSite=Lax, Secure behind https), and every form carries a CSRF token (Flask-WTF). Failed
-logins are counted per client address in Redis: 10 within 15 minutes lock that address out
-for the rest of the 15 minutes (every web process shares the count).
+Sessions. Login is the owner's ``DASHBOARD_PASSWORD``. A login opens a server-side session: a random id
+(256 bits) goes into Flask's signed cookie (signed with ``SECRET_KEY``, which settings require while the
+dashboard is open and which is never derived from the password; HttpOnly, SameSite=Lax, Secure behind
+https), and Redis keeps only the id's SHA-256, as ``leadline:dashboard-session:<sha256>``, for 12 hours from
+login. Every dashboard request looks the id up: logout deletes it, so a copied cookie stops working in every
+web process at once, and a cookie without a live id (an old one, or one signed with a derived key) opens
+nothing. With Redis down, the look-up fails and the request is answered 503: nobody is let in unchecked.
+Every form carries a CSRF token (Flask-WTF).
+
+Headers. Every response under ``/dashboard`` (pages, redirects, errors, 404s, the CSV export, static files)
+carries :data:`SECURITY_HEADERS`: a Content-Security-Policy allowing only the dashboard's own scripts, styles
+and images (the templates have no inline script or style), no framing, ``nosniff`` and ``no-referrer``; all
+but the static files also carry ``Cache-Control: no-store``, since they hold personal data.
+
+Throttle. Each login attempt from a client address first takes a slot in Redis
+(``leadline:login-failures:<address>``, one atomic transaction: created with a 15-minute expiry, then
+incremented); an attempt whose slot is past the 10th in that window is refused with 429 before the password
+is checked, so at most 10 wrong passwords per address are ever checked in 15 minutes, however many arrive
+at once and however many web processes serve them. A right password gives its slot back, so only wrong
+ones add up. The first refusal in a window is a lockout: logged (WARNING, the address only) and counted in
+Redis (:func:`lockout_count`). The client address is the socket's peer, unless ``TRUSTED_PROXIES`` (n > 0)
+says n reverse proxies append to ``X-Forwarded-For``: then werkzeug's ``ProxyFix`` reads it n hops from the
+right. With 0 the header is ignored, so a client cannot pick its own address.
+
+Inputs. Ids in URLs are ``<row_id:...>`` (ASCII digits, 1 to :data:`store.bounds.MAX_ID`; anything else is
+404), the queue's ``page`` is bounded so its offset fits, and login's ``next`` must be a plain
+``/dashboard`` path (printable ASCII, no control characters), else the queue.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import hmac
 import io
 import logging
+import re
 import secrets
 from datetime import timedelta
-from functools import wraps
 from typing import Any, Callable
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request,
+from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, redirect, render_template, request,
                    session, stream_with_context, url_for)
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from cadence import lead_actions
 from cadence.clock import next_call_opening
 from cadence.jobs import enqueue_queued
 from cadence.lead_actions import ActionRefused, Actor
 from graph.texts import display
+from store.bounds import MAX_COUNT, MAX_DIGITS, bounded_int, parse_instant, row_id
 from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
 from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
-from store.bounds import parse_instant
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -40,12 +66,48 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="
 csrf = CSRFProtect()
 
 PAGE_SIZE = 100
+MAX_PAGE = MAX_COUNT // PAGE_SIZE
+"""Highest queue page: its ``OFFSET`` (``(page - 1) * PAGE_SIZE``) stays within a 32-bit count."""
 LOGIN_LIMIT = 10
+"""Login attempts (wrong passwords, in effect) checked per client address per window."""
 LOGIN_WINDOW_S = 900
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_KEY_PREFIX = "leadline:dashboard-session:"
+ATTEMPTS_KEY_PREFIX = "leadline:login-failures:"
+LOCKOUTS_KEY = "leadline:dashboard-lockouts"
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+"""Set on every response under ``/dashboard``; all but the static files served also get ``Cache-Control: no-store``."""
+
+_SAFE_NEXT = re.compile(r"/dashboard(?:[/?#][\x21-\x5b\x5d-\x7e]{0,2000})?")
+"""Where a login may send the browser on: a ``/dashboard`` path in printable ASCII without spaces, backslashes
+or control characters (a CR/LF would not even fit in a ``Location`` header)."""
+
+_GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+"""Return a login attempt's slot, unless its window has already expired (a ``DECR`` then would create a key
+with no expiry)."""
+
+
+class RowIdConverter(IntegerConverter):
+    """``<row_id:name>`` in a route: a row id, 1 to :data:`store.bounds.MAX_ID` in ASCII digits
+    (:func:`store.bounds.row_id`). Anything else does not match, so the route answers 404, not a 500 from an
+    id the database cannot hold (werkzeug's ``int`` takes any length and Unicode digits)."""
+
+    regex = r"[0-9]{1,%d}" % MAX_DIGITS
+
+    def to_python(self, value: str) -> int:
+        try:
+            return row_id(value)
+        except ValueError:
+            raise ValidationError() from None
 
 
 def init_app(app: Flask) -> None:
-    """Wire the dashboard into ``app``: its secret key, cookie flags and CSRF (checked on the dashboard's forms only)."""
+    """Wire the dashboard into ``app``: its secret key, cookie flags, CSRF (checked on the dashboard's forms
+    only), the ``row_id`` URL converter, the security headers and, with ``TRUSTED_PROXIES`` > 0, ``ProxyFix``."""
     settings = app.extensions["leadline"].settings
     # Settings refuse an open dashboard without SECRET_KEY; with the dashboard closed nothing is signed that
     # another process must read, so a random key serves.
@@ -53,7 +115,11 @@ def init_app(app: Flask) -> None:
     app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+    if settings.trusted_proxies > 0:
+        # Only the hops we were told about are believed: the rest of X-Forwarded-For is the client's to forge.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    app.url_map.converters["row_id"] = RowIdConverter  # before the blueprint's rules are bound
     csrf.init_app(app)
     app.register_blueprint(bp)
 
@@ -70,15 +136,107 @@ def answer(value: Any) -> str:
     return display(value)
 
 
+# --- server-side sessions ---------------------------------------------------------------------------------
+
+def _session_key(session_id: str) -> str:
+    # Only the id's hash is stored: a copy of Redis (a backup, a replica) holds no usable session.
+    return SESSION_KEY_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def open_session(redis: Redis) -> str:
+    """Start a dashboard session: a new random id (43 URL-safe characters), live in Redis for
+    :data:`SESSION_LIFETIME`. Returns the id, for the signed cookie.
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable.
+    """
+    session_id = secrets.token_urlsafe(32)
+    redis.set(_session_key(session_id), "1", ex=int(SESSION_LIFETIME.total_seconds()))
+    return session_id
+
+
+def session_is_live(redis: Redis, session_id: Any) -> bool:
+    """True when ``session_id`` (from the cookie) is a string naming a session not yet closed or expired.
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable (the caller refuses rather than guesses).
+    """
+    return isinstance(session_id, str) and bool(redis.exists(_session_key(session_id)))
+
+
+def close_session(redis: Redis, session_id: Any) -> None:
+    """End a session everywhere: its id no longer opens anything, in any web process.
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable.
+    """
+    if isinstance(session_id, str):
+        redis.delete(_session_key(session_id))
+
+
+# --- login throttle ---------------------------------------------------------------------------------------
+
+def take_login_attempt(redis: Redis, address: str) -> tuple[int, int]:
+    """Count one login attempt from ``address`` in its 15-minute window, atomically (one MULTI/EXEC: the
+    counter is created with the window's expiry if absent, then incremented, so parallel attempts each get
+    their own number). Returns ``(attempts in the window including this one, seconds left in the window)``.
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable.
+    """
+    key = ATTEMPTS_KEY_PREFIX + address
+    with redis.pipeline(transaction=True) as pipe:
+        _, count, ttl = pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key).ttl(key).execute()
+    return int(count), max(int(ttl), 1)
+
+
+def give_back_login_attempt(redis: Redis, address: str) -> None:
+    """A right password: its attempt does not count against the address.
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable.
+    """
+    redis.eval(_GIVE_BACK, 1, ATTEMPTS_KEY_PREFIX + address)
+
+
+def lockout_count(redis: Redis) -> int:
+    """Dashboard lockouts since Redis was last emptied, summed over every web process: one per client address
+    per 15-minute window in which it was refused for too many login attempts (a Prometheus counter).
+
+    Raises:
+        redis.exceptions.RedisError: Redis is unreachable.
+    """
+    return int(redis.get(LOCKOUTS_KEY) or 0)
+
+
+def _lock_out(redis: Redis, address: str) -> None:
+    log.warning("dashboard login locked out for %s: more than %d attempts in %d minutes",
+                address, LOGIN_LIMIT, LOGIN_WINDOW_S // 60)
+    redis.incr(LOCKOUTS_KEY)
+
+
+# --- every request ----------------------------------------------------------------------------------------
+
 @bp.before_request
 def _guard() -> Any:
     if request.method == "POST":
         csrf.protect()
     if request.endpoint in ("dashboard.login", "dashboard.static"):
         return None
-    if not session.get("dashboard"):
+    if not session_is_live(_runtime().redis, session.get("sid")):
         return redirect(url_for("dashboard.login", next=request.full_path if request.query_string else request.path))
+    g.signed_in = True  # the templates show the navigation and the logout button
     return None
+
+
+@bp.after_app_request
+def _security_headers(response: Response) -> Response:
+    # App-wide, because a URL under /dashboard that matches no route (a 404) never reaches the blueprint's hooks.
+    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
+        response.headers.update(SECURITY_HEADERS)
+        if request.endpoint != "dashboard.static" or response.status_code >= 400:
+            response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.errorhandler(CSRFError)
@@ -90,9 +248,15 @@ def _runtime() -> Any:
     return current_app.extensions["leadline"]
 
 
+def safe_next(target: str) -> str | None:
+    """``target`` when it is a plain ``/dashboard`` path a login may redirect to, else None."""
+    return target if _SAFE_NEXT.fullmatch(target) else None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """The password form; a wrong password is answered 401, too many from one address 429."""
+    """The password form; a wrong password is answered 401, too many attempts from one address 429 (with
+    ``Retry-After``, seconds); Redis down, 503."""
     rt = _runtime()
     secret = rt.settings.dashboard_password
     if secret is None:
@@ -100,32 +264,27 @@ def login() -> Any:
                                message="The dashboard is closed: set DASHBOARD_PASSWORD to open it."), 503
     if request.method == "GET":
         return render_template("dashboard/login.html")
-    attempts_key = f"leadline:login-failures:{request.remote_addr}"
-    try:
-        failures = int(rt.redis.get(attempts_key) or 0)
-    except Exception:
-        failures = 0
-    if failures >= LOGIN_LIMIT:
-        return render_template("dashboard/login.html", error="Too many attempts. Try again in 15 minutes."), 429
+    address = request.remote_addr or "unknown"
+    attempts, retry_after = take_login_attempt(rt.redis, address)
+    if attempts > LOGIN_LIMIT:
+        if attempts == LOGIN_LIMIT + 1:
+            _lock_out(rt.redis, address)
+        page = render_template("dashboard/login.html", error="Too many attempts. Try again in 15 minutes.")
+        return page, 429, {"Retry-After": str(retry_after)}
     given = request.form.get("password", "")
     if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
-        try:
-            with rt.redis.pipeline() as pipe:
-                pipe.incr(attempts_key).expire(attempts_key, LOGIN_WINDOW_S).execute()
-        except Exception:
-            log.warning("could not count a failed dashboard login", exc_info=True)
         return render_template("dashboard/login.html", error="Wrong password."), 401
-    session.clear()
+    give_back_login_attempt(rt.redis, address)
+    session.clear()  # nothing from before the login (a fixed session) survives it
     session.permanent = True
-    session["dashboard"] = True
-    target = request.args.get("next", "")
-    parts = urlsplit(target)
-    safe = target if target.startswith("/dashboard") and not parts.netloc and not parts.scheme else url_for("dashboard.queue")
-    return redirect(safe)
+    session["sid"] = open_session(rt.redis)
+    return redirect(safe_next(request.args.get("next", "")) or url_for("dashboard.queue"))
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    """End the session server-side (a copy of the cookie stops working too) and forget the cookie."""
+    close_session(_runtime().redis, session.get("sid"))
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -133,13 +292,17 @@ def logout() -> Any:
 @bp.get("")
 @bp.get("/")
 def queue() -> str:
-    """The work queue: score, then last activity; filters ``status`` and ``owner``; ``page`` from 1."""
+    """The work queue: score, then last activity; filters ``status`` and ``owner``; ``page`` from 1 (a page
+    that is not a number from 1 to :data:`MAX_PAGE` is read as 1)."""
     rt = _runtime()
     status = request.args.get("status", "open")
     if status not in ("open", "all", *LEAD_STATUSES):
         status = "open"
     owner = request.args.get("owner") or None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    try:
+        page = bounded_int(request.args.get("page", "1"), low=1, high=MAX_PAGE)
+    except ValueError:
+        page = 1
     with rt.sessions() as db:
         rows, total = work_queue(db, status=status, owner=owner, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         now = utcnow()
@@ -164,7 +327,7 @@ def _lead_or_404(db: Any, lead_id: int) -> Lead:
     return lead
 
 
-@bp.get("/leads/<int:lead_id>")
+@bp.get("/leads/<row_id:lead_id>")
 def lead_page(lead_id: int) -> str:
     """A lead: score breakdown, route state, the whole timeline, and the actions."""
     rt = _runtime()
@@ -199,45 +362,45 @@ def _actor() -> Actor:
     return Actor(rep if rep and _runtime().playbook.rep_named(rep) else "owner")
 
 
-@bp.post("/leads/<int:lead_id>/booked")
+@bp.post("/leads/<row_id:lead_id>/booked")
 def mark_booked(lead_id: int) -> Response:
     key = f"dashboard:{request.form.get('nonce', '')}"
     return _act(lead_id, lambda db, rt, lead: lead_actions.mark_booked(db, rt, lead, by=_actor(), key=key),
                 "Marked booked; its follow-ups are stopped.")
 
 
-@bp.post("/leads/<int:lead_id>/won")
+@bp.post("/leads/<row_id:lead_id>/won")
 def mark_won(lead_id: int) -> Response:
     return _act(lead_id, lambda db, rt, lead: lead_actions.mark_won(db, lead, by=_actor()), "Marked won.")
 
 
-@bp.post("/leads/<int:lead_id>/lost")
+@bp.post("/leads/<row_id:lead_id>/lost")
 def mark_lost(lead_id: int) -> Response:
     reason = request.form.get("reason", "")
     return _act(lead_id, lambda db, rt, lead: lead_actions.mark_lost(db, lead, reason=reason, by=_actor()),
                 f"Marked lost ({reason}).")
 
 
-@bp.post("/leads/<int:lead_id>/claim")
+@bp.post("/leads/<row_id:lead_id>/claim")
 def claim(lead_id: int) -> Response:
     rep = _actor().name
     return _act(lead_id, lambda db, rt, lead: lead_actions.claim(db, lead, rep=rep), f"Assigned to {rep}.")
 
 
-@bp.post("/leads/<int:lead_id>/take-over")
+@bp.post("/leads/<row_id:lead_id>/take-over")
 def take_over(lead_id: int) -> Response:
     rep = _actor().name
     return _act(lead_id, lambda db, rt, lead: lead_actions.take_over(db, lead, rep=rep),
                 "You have the conversation: the bot is silent and the lead's messages are forwarded.")
 
 
-@bp.post("/leads/<int:lead_id>/hand-back")
+@bp.post("/leads/<row_id:lead_id>/hand-back")
 def hand_back(lead_id: int) -> Response:
     return _act(lead_id, lambda db, rt, lead: lead_actions.hand_back(db, lead, by=_actor()),
                 "The bot has the conversation again.")
 
 
-@bp.post("/leads/<int:lead_id>/reply")
+@bp.post("/leads/<row_id:lead_id>/reply")
 def reply(lead_id: int) -> Response:
     """The rep's typed reply: it takes the conversation over (the bot stops) and goes out through Twilio."""
     text, key, actor = request.form.get("body", ""), request.form.get("nonce", ""), _actor()
@@ -253,7 +416,7 @@ def reply(lead_id: int) -> Response:
     return _act(lead_id, send, "Reply queued for sending.")
 
 
-@bp.post("/leads/<int:lead_id>/drafts/<int:message_id>/approve")
+@bp.post("/leads/<row_id:lead_id>/drafts/<row_id:message_id>/approve")
 def approve_draft(lead_id: int, message_id: int) -> Response:
     """Send a model's draft as it is, or as the rep edited it in the form."""
     edited = request.form.get("body")
@@ -269,7 +432,7 @@ def approve_draft(lead_id: int, message_id: int) -> Response:
     return _act(lead_id, approve, "Draft approved; it is on its way.")
 
 
-@bp.post("/leads/<int:lead_id>/note")
+@bp.post("/leads/<row_id:lead_id>/note")
 def note(lead_id: int) -> Response:
     text = request.form.get("text", "")
     return _act(lead_id, lambda db, rt, lead: lead_actions.add_note(db, lead, text=text, by=_actor()), "Note added.")

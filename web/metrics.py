@@ -4,6 +4,7 @@
   (histogram): the webhooks and APIs this process served. Under gunicorn, set
   ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile does) so every worker process's samples are summed.
 * ``leadline_jobs_total{queue,job,outcome}``: RQ jobs of every worker machine, counted in Redis.
+* ``leadline_dashboard_lockouts_total``: client addresses locked out of the dashboard's login (all processes).
 * ``leadline_queue_jobs{queue,state}``: jobs waiting, scheduled, running, failed, now (RQ registries).
 * ``leadline_messages{direction,status}`` and ``leadline_leads{status}``: counts from the database now;
   inbound messages whose turn was set aside are ``leadline_messages{direction="inbound",status="dead_lettered"}``.
@@ -32,6 +33,7 @@ from sqlalchemy import func, select
 from cadence.job_metrics import job_counts
 from store.models import Lead, Message
 from web.auth import bearer
+from web.dashboard import lockout_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -83,6 +85,14 @@ class LeadlineCollector(Collector):
             log.warning("metrics: Redis unavailable", exc_info=True)
         yield jobs
         yield states
+        lockouts = CounterMetricFamily("leadline_dashboard_lockouts",
+                                       "Dashboard login lockouts: a client address refused for too many attempts "
+                                       "in a 15-minute window, all web processes.")
+        try:
+            lockouts.add_metric([], lockout_count(rt.redis))
+        except Exception:
+            log.warning("metrics: Redis unavailable", exc_info=True)
+        yield lockouts
         messages = GaugeMetricFamily("leadline_messages", "Messages by direction and status now.",
                                      labels=["direction", "status"])
         leads = GaugeMetricFamily("leadline_leads", "Leads by status now.", labels=["status"])
