@@ -27,8 +27,8 @@ from settings import Settings
 from store.bounds import MAX_ID
 from store.models import Lead
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DASHBOARD_PASSWORD, SECRET_KEY, free_port
-from web.dashboard import (ATTEMPTS_KEY_PREFIX, CONTENT_SECURITY_POLICY, LOGIN_LIMIT, SESSION_KEY_PREFIX,
-                           lockout_count)
+from web.dashboard import CONTENT_SECURITY_POLICY
+from web.signin import ATTEMPTS_KEY_PREFIX, LOGIN_LIMIT, SESSION_KEY_PREFIX, lockout_count
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -327,11 +327,11 @@ def test_each_lockout_is_logged_with_the_address_and_counted_once(web: str, redi
     for _ in range(LOGIN_LIMIT):
         assert try_login(web, "hunter2-wrong").status_code == 401
     assert lockout_count(redis_conn) == before
-    with caplog.at_level(logging.WARNING, logger="web.dashboard"):
+    with caplog.at_level(logging.WARNING, logger="web.signin"):
         assert try_login(web, "hunter2-wrong").status_code == 429
         assert try_login(web, "hunter2-wrong").status_code == 429
     assert lockout_count(redis_conn) == before + 1
-    warnings = [r for r in caplog.records if r.name == "web.dashboard" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "web.signin" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "127.0.0.1" in warnings[0].getMessage() and "hunter2" not in warnings[0].getMessage()
     metrics = requests.get(f"{web}/metrics", timeout=10).text

@@ -1,6 +1,6 @@
 """``/dashboard``: the owner's and reps' work queue and lead pages, server-rendered.
 
-Sessions. Login is the owner's ``DASHBOARD_PASSWORD``. A login opens a server-side session: a random id
+Sessions. Login is the owner's ``DASHBOARD_PASSWORD``. A login opens a server-side session (:mod:`web.signin`): a random id
 (256 bits) goes into Flask's signed cookie (signed with ``SECRET_KEY``, which settings require while the
 dashboard is open and which is never derived from the password; HttpOnly, SameSite=Lax, Secure behind
 https), and Redis keeps only the id's SHA-256, as ``leadline:dashboard-session:<sha256>``, for 12 hours from
@@ -20,7 +20,7 @@ incremented); an attempt whose slot is past the 10th in that window is refused w
 is checked, so at most 10 wrong passwords per address are ever checked in 15 minutes, however many arrive
 at once and however many web processes serve them. A right password gives its slot back, so only wrong
 ones add up. The first refusal in a window is a lockout: logged (WARNING, the address only) and counted in
-Redis (:func:`lockout_count`). The client address is the socket's peer, unless ``TRUSTED_PROXIES`` (n > 0)
+Redis (:mod:`web.signin`). The client address is the socket's peer, unless ``TRUSTED_PROXIES`` (n > 0)
 says n reverse proxies append to ``X-Forwarded-For``: then werkzeug's ``ProxyFix`` reads it n hops from the
 right. With 0 the header is ignored, so a client cannot pick its own address.
 
@@ -32,20 +32,17 @@ Inputs. Ids in URLs are ``<row_id:...>`` (ASCII digits, 1 to :data:`store.bounds
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
 import io
 import logging
 import re
 import secrets
-from datetime import timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, redirect, render_template, request,
                    session, stream_with_context, url_for)
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -59,6 +56,8 @@ from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
 from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
+from web.signin import (LOGIN_LIMIT, SESSION_LIFETIME, close_session, give_back_login_attempt, lock_out,
+                         open_session, session_is_live, take_login_attempt)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -68,14 +67,6 @@ csrf = CSRFProtect()
 PAGE_SIZE = 100
 MAX_PAGE = MAX_COUNT // PAGE_SIZE
 """Highest queue page: its ``OFFSET`` (``(page - 1) * PAGE_SIZE``) stays within a 32-bit count."""
-LOGIN_LIMIT = 10
-"""Login attempts (wrong passwords, in effect) checked per client address per window."""
-LOGIN_WINDOW_S = 900
-SESSION_LIFETIME = timedelta(hours=12)
-SESSION_KEY_PREFIX = "leadline:dashboard-session:"
-ATTEMPTS_KEY_PREFIX = "leadline:login-failures:"
-LOCKOUTS_KEY = "leadline:dashboard-lockouts"
-
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
@@ -85,11 +76,6 @@ SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame
 _SAFE_NEXT = re.compile(r"/dashboard(?:[/?#][\x21-\x5b\x5d-\x7e]{0,2000})?")
 """Where a login may send the browser on: a ``/dashboard`` path in printable ASCII without spaces, backslashes
 or control characters (a CR/LF would not even fit in a ``Location`` header)."""
-
-_GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
-"""Return a login attempt's slot, unless its window has already expired (a ``DECR`` then would create a key
-with no expiry)."""
-
 
 class RowIdConverter(IntegerConverter):
     """``<row_id:name>`` in a route: a row id, 1 to :data:`store.bounds.MAX_ID` in ASCII digits
@@ -134,85 +120,6 @@ def localtime(value: Any, zone: str) -> str:
 def answer(value: Any) -> str:
     """A stored answer as a person reads it (``yes`` for True)."""
     return display(value)
-
-
-# --- server-side sessions ---------------------------------------------------------------------------------
-
-def _session_key(session_id: str) -> str:
-    # Only the id's hash is stored: a copy of Redis (a backup, a replica) holds no usable session.
-    return SESSION_KEY_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()
-
-
-def open_session(redis: Redis) -> str:
-    """Start a dashboard session: a new random id (43 URL-safe characters), live in Redis for
-    :data:`SESSION_LIFETIME`. Returns the id, for the signed cookie.
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable.
-    """
-    session_id = secrets.token_urlsafe(32)
-    redis.set(_session_key(session_id), "1", ex=int(SESSION_LIFETIME.total_seconds()))
-    return session_id
-
-
-def session_is_live(redis: Redis, session_id: Any) -> bool:
-    """True when ``session_id`` (from the cookie) is a string naming a session not yet closed or expired.
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable (the caller refuses rather than guesses).
-    """
-    return isinstance(session_id, str) and bool(redis.exists(_session_key(session_id)))
-
-
-def close_session(redis: Redis, session_id: Any) -> None:
-    """End a session everywhere: its id no longer opens anything, in any web process.
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable.
-    """
-    if isinstance(session_id, str):
-        redis.delete(_session_key(session_id))
-
-
-# --- login throttle ---------------------------------------------------------------------------------------
-
-def take_login_attempt(redis: Redis, address: str) -> tuple[int, int]:
-    """Count one login attempt from ``address`` in its 15-minute window, atomically (one MULTI/EXEC: the
-    counter is created with the window's expiry if absent, then incremented, so parallel attempts each get
-    their own number). Returns ``(attempts in the window including this one, seconds left in the window)``.
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable.
-    """
-    key = ATTEMPTS_KEY_PREFIX + address
-    with redis.pipeline(transaction=True) as pipe:
-        _, count, ttl = pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key).ttl(key).execute()
-    return int(count), max(int(ttl), 1)
-
-
-def give_back_login_attempt(redis: Redis, address: str) -> None:
-    """A right password: its attempt does not count against the address.
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable.
-    """
-    redis.eval(_GIVE_BACK, 1, ATTEMPTS_KEY_PREFIX + address)
-
-
-def lockout_count(redis: Redis) -> int:
-    """Dashboard lockouts since Redis was last emptied, summed over every web process: one per client address
-    per 15-minute window in which it was refused for too many login attempts (a Prometheus counter).
-
-    Raises:
-        redis.exceptions.RedisError: Redis is unreachable.
-    """
-    return int(redis.get(LOCKOUTS_KEY) or 0)
-
-
-def _lock_out(redis: Redis, address: str) -> None:
-    log.warning("dashboard login locked out for %s: more than %d attempts in %d minutes",
-                address, LOGIN_LIMIT, LOGIN_WINDOW_S // 60)
-    redis.incr(LOCKOUTS_KEY)
 
 
 # --- every request ----------------------------------------------------------------------------------------
@@ -268,7 +175,7 @@ def login() -> Any:
     attempts, retry_after = take_login_attempt(rt.redis, address)
     if attempts > LOGIN_LIMIT:
         if attempts == LOGIN_LIMIT + 1:
-            _lock_out(rt.redis, address)
+            lock_out(rt.redis, address)
         page = render_template("dashboard/login.html", error="Too many attempts. Try again in 15 minutes.")
         return page, 429, {"Retry-After": str(retry_after)}
     given = request.form.get("password", "")

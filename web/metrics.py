@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from cadence.job_metrics import job_counts
 from store.models import Lead, Message
 from web.auth import bearer
-from web.dashboard import lockout_count
+from web.signin import lockout_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
