@@ -12,6 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graph.playbook import to_e164
+from store.bounds import bounded_int
+
+MAX_MEDIA = 10
+"""Most media one message carries (Twilio's limit for MMS)."""
 
 
 class InboundMessage(BaseModel):
@@ -31,7 +35,7 @@ class InboundMessage(BaseModel):
     body: str = Field(default="", alias="Body")
     profile_name: str | None = Field(default=None, alias="ProfileName")
     wa_id: str | None = Field(default=None, alias="WaId")
-    num_media: int = Field(default=0, alias="NumMedia", ge=0, le=10)
+    num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
     media_urls: list[str] = []
     media_types: list[str] = []
 
@@ -52,7 +56,7 @@ class InboundMessage(BaseModel):
         """Build from the webhook's form fields (``MediaUrl0``… gathered into lists)."""
         data = dict(form.items())
         try:
-            count = max(0, min(int(data.get("NumMedia") or 0), 10))
+            count = bounded_int(data.get("NumMedia") or 0, high=MAX_MEDIA)
         except ValueError:
             count = 0  # the model rejects the bad NumMedia with its field name
         data["media_urls"] = [data[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in data]

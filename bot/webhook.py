@@ -18,6 +18,7 @@ from bot.sender import OPTED_OUT
 from bot.signature import twilio_signed
 from cadence.jobs import enqueue_turns
 from store import consent, outbox, touches
+from store.bounds import optional_int
 from store.inbound import store_inbound
 from store.models import utcnow
 
@@ -69,8 +70,7 @@ def status() -> tuple[str, int]:
     sid, new_status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
     if not sid or not new_status:
         return jsonify({"error": "MessageSid and MessageStatus are required"}), 422
-    error_code = request.form.get("ErrorCode")
-    code = int(error_code) if error_code and error_code.isdigit() else None
+    code = optional_int(request.form.get("ErrorCode"))  # a hint only: unreadable is no code, the status still counts
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
         outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)

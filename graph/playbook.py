@@ -454,12 +454,22 @@ def placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field}
 
 
+_PHONE_CHARACTERS = re.compile(r"[0-9 +\-.()]+")
+"""What a phone number may be written with: ASCII digits, spaces, ``+ - . ( )``."""
+
+
 def to_e164(raw: str, region: str = "US") -> str:
     """Normalise a phone number to E.164 (``+13035550142``) with phonenumbers.
 
+    Only ASCII digits, spaces and ``+ - . ( )`` are allowed, checked before phonenumbers reads it: phonenumbers
+    would read letters as a keypad (``+1619555ABCD`` is ``+16195552223``) and skip a prefix such as
+    ``whatsapp:``, so a number someone spelt, or an address of another channel, would reach the wrong person.
+
     Raises:
-        ValueError: the text is not a valid phone number.
+        ValueError: the text has other characters, or is not a valid phone number.
     """
+    if not isinstance(raw, str) or not _PHONE_CHARACTERS.fullmatch(raw.strip()):
+        raise ValueError("not a phone number: only digits, spaces and + - . ( ) are allowed")
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
 
 MAX_ID = 2**31 - 1
 """Largest row id: ids are ``INTEGER`` columns (32-bit signed on Postgres)."""
@@ -85,6 +88,16 @@ def bounded_instant(value: datetime) -> datetime:
     return utc
 
 
+def unix_seconds(text: str) -> int:
+    """A Unix timestamp in whole seconds (ASCII digits, e.g. a webhook signature's ``t=``) within
+    ``[EARLIEST, LATEST)``.
+
+    Raises:
+        ValueError: not ASCII digits, more than :data:`MAX_DIGITS` of them, or out of that range.
+    """
+    return bounded_int(text, low=int(EARLIEST.timestamp()), high=int(LATEST.timestamp()) - 1)
+
+
 def parse_instant(text: str) -> datetime:
     """ISO 8601 date or date-time → aware UTC datetime within bounds (naive means UTC).
 
@@ -95,3 +108,8 @@ def parse_instant(text: str) -> datetime:
         raise ValueError("expected ISO 8601")
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return bounded_instant(value)
+
+
+BoundedInstant = Annotated[AwareDatetime, AfterValidator(bounded_instant)]
+"""A pydantic field type: an ISO 8601 date-time with a zone, within ``[EARLIEST, LATEST)``, as UTC. Out of bounds
+is a validation error on the field (``received_at: Value error, must be between 1970-01-01 and 2200-01-01``)."""

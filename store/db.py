@@ -20,8 +20,12 @@ POSTGRES_CONNECT_TIMEOUT_S = 3
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys so several processes share it.
 
-    ``postgresql://`` URLs are taken to mean psycopg 3.
+    ``postgresql://`` URLs are taken to mean psycopg 3. Errors never carry the statement's bound values
+    (SQLAlchemy's ``hide_parameters``): they hold names, numbers and messages, and errors end up in logs.
+    What the database itself quotes (Postgres's ``DETAIL: Failing row contains (…)``) is blanked by
+    ``bot.logs.MaskingFormatter``.
     """
+    kwargs["hide_parameters"] = True
     sa_url = make_url(url)
     if sa_url.drivername == "postgresql":
         sa_url = sa_url.set(drivername="postgresql+psycopg")

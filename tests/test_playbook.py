@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from app import create_app
-from graph.playbook import PlaybookError, load_playbook
+from graph.playbook import PlaybookError, load_playbook, to_e164
 from tests.conftest import ROOT, settings_env
 
 EXAMPLE = ROOT / "playbook.yaml"
@@ -80,3 +80,15 @@ def test_bad_playbook_stops_worker_start_up_with_a_clear_message(settings, tmp_p
                           text=True, timeout=60)
     assert done.returncode == 2
     assert f"{path}: questions.2.outside_area: Input should be 'disqualify' or 'continue'" in done.stderr
+
+
+@pytest.mark.parametrize("raw", ["+13035550142", "(303) 555-0142", "303.555.0142", "+1 303-555-0142", " 3035550142 "])
+def test_to_e164_reads_a_number_however_it_is_punctuated(raw):
+    assert to_e164(raw) == "+13035550142"
+
+
+@pytest.mark.parametrize("raw", ["+1619555ABCD", "1-800-FLOWERS", "whatsapp:+13035550142", "tel:+13035550142",
+                                 "+1303555０１４２", "+1303555٠١٤٢", "+1303555014²", "+13035550142 ext. 7", "12", ""])
+def test_to_e164_refuses_letters_and_anything_but_digits_and_punctuation(raw):
+    with pytest.raises(ValueError, match="not a"):
+        to_e164(raw)

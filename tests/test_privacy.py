@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import requests
-from redis import Redis
 from sqlalchemy import inspect, select, text
 
 from store.db import make_engine
@@ -111,3 +110,13 @@ def test_leadline_erase_on_the_command_line(prospect, settings, sessions):
     bad = subprocess.run([sys.executable, "-c", "from app import cli; cli()", "erase", "not-a-number", "--yes"],
                          env=settings_env(settings), cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "PHONE" in bad.stderr
+
+
+def test_an_erasure_request_that_is_not_a_plain_number_is_422(web):
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    nested = requests.post(f"{web}/privacy/erase", data="[" * 30000, timeout=10,
+                           headers={**auth, "Content-Type": "application/json"})
+    assert nested.status_code == 422  # JSON nested too deeply: not a server error
+    for given in ("+1303555ABCD", "whatsapp:+13035550100", ["+13035550100"]):
+        answer = requests.post(f"{web}/privacy/erase", json={"phone": given}, headers=auth, timeout=10)
+        assert answer.status_code == 422 and answer.json()["fields"][0]["field"] == "phone", given

@@ -8,6 +8,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from bot.sandbox import new_sid, serve_in_thread
@@ -154,3 +155,62 @@ def test_healthz_reports_database_and_redis(web):
     answer = requests.get(f"{web}/healthz", timeout=5)
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def post_signed_pairs(url: str, pairs: list[tuple[str, str]]) -> requests.Response:
+    """POST a form that may repeat a parameter, signed over every value as Twilio's RequestValidator reads a
+    MultiDict (each name once, all its values), so a refusal is about the repetition, not the signature."""
+    form = MultiDict(pairs)
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    assert RequestValidator(AUTH_TOKEN).validate(url, form, signature)  # what the app checks: valid
+    return requests.post(url, data=pairs, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def test_a_signed_request_repeating_a_parameter_is_refused_with_400(web, sessions, phone):
+    number = phone()
+    first, second = new_sid(), new_sid()
+    pairs = list(inbound_form(number, sid=first).items()) + [("MessageSid", second)]
+    answer = post_signed_pairs(f"{web}/twilio/messages", pairs)
+    assert answer.status_code == 400 and "MessageSid" in answer.text
+    assert stored_messages(sessions, number) == 0
+    same_twice = list(inbound_form(number).items()) + [("Body", "hi")]  # even the same value twice
+    assert post_signed_pairs(f"{web}/twilio/messages", same_twice).status_code == 400
+    assert post_signed_pairs(f"{web}/twilio/messages", list(inbound_form(number).items())).status_code == 200
+
+
+def outbound_sent(sessions, number: str) -> str:
+    """An outbound message row Twilio has taken (``sent``); its MessageSid."""
+    sid = new_sid()
+    with sessions.begin() as s:
+        s.add(Message(direction="outbound", kind="reply", to_address=number, body="hello", twilio_sid=sid,
+                      status="sent", outbox_state="sent"))
+    return sid
+
+
+def test_a_status_callback_repeating_a_parameter_is_refused_with_400(web, sessions, phone):
+    sid = outbound_sent(sessions, phone())
+    pairs = [("MessageSid", sid), ("MessageStatus", "failed"), ("MessageStatus", "delivered"), ("ErrorCode", "21610")]
+    assert post_signed_pairs(f"{web}/twilio/status", pairs).status_code == 400
+    with sessions() as s:
+        assert s.scalar(select(Message.status).where(Message.twilio_sid == sid)) == "sent"
+
+
+@pytest.mark.parametrize("error_code", ["²", "9" * 5000, "99999999999999999999", "-1", "30007x"])
+def test_an_unreadable_error_code_is_no_code_and_the_status_still_counts(web, sessions, phone, error_code):
+    sid = outbound_sent(sessions, phone())
+    answer = post_signed(f"{web}/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered",
+                                                  "ErrorCode": error_code})
+    assert answer.status_code == 204, answer.text
+    with sessions() as s:
+        row = s.scalars(select(Message).where(Message.twilio_sid == sid)).one()
+        assert (row.status, row.error_code) == ("undelivered", None)
+
+
+@pytest.mark.parametrize("sender", ["+1619555ABCD", "whatsapp:+1619555ABCD", "+1720555²²²²",
+                                    "whatsapp:whatsapp:+17205550100"])
+def test_letters_in_from_are_422_not_read_as_a_keypad(web, sessions, sender):
+    answer = post_signed(f"{web}/twilio/messages", inbound_form(sender))
+    assert answer.status_code == 422
+    assert [f["field"] for f in answer.json()["fields"]] == ["From"]
+    with sessions() as s:
+        assert s.scalar(select(func.count(Lead.id)).where(Lead.phone == "+16195552223")) == 0

@@ -7,10 +7,11 @@ A wrong signature, or one older than 3 minutes (replay), gets 403.
 
 The lead is found by the ``utm_content=lead-<id>`` the booking link carried, else by the
 invitee's phone (``text_reminder_number`` or an answer that is a phone number), else by
-email. ``invitee.created`` marks it booked and stops its cadence (stop ``booked``);
-``invitee.canceled`` reopens it, except when Calendly says it was rescheduled (a new
-``invitee.created`` follows). A delivery that matches no lead is answered 200 and
-logged, so Calendly does not retry it for days.
+email (the whole address, any case); a field of an unexpected shape counts as absent.
+``invitee.created`` marks it booked and stops its cadence (stop ``booked``); ``invitee.canceled``
+reopens it, except when Calendly says it was rescheduled (a new ``invitee.created`` follows).
+A delivery that matches no lead is answered 200 and logged (by the invitee's URI, never the
+email), so Calendly does not retry it for days.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ import hmac
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cadence import lead_actions
 from cadence.jobs import enqueue_queued
 from cadence.lead_actions import Actor
 from graph.playbook import to_e164
+from store.bounds import row_id, unix_seconds
 from store.models import Lead
 
 log = logging.getLogger(__name__)
@@ -37,19 +39,52 @@ bp = Blueprint("calendly", __name__)
 
 TOLERANCE_S = 180
 """Oldest signature timestamp accepted, seconds (Calendly's guidance against replays)."""
-LEAD_REF = re.compile(r"^lead-(\d+)$")
+LEAD_REF = re.compile(r"lead-([0-9]+)")
+"""``utm_content`` of a booking link: ``lead-<id>`` (ASCII digits; the id is bounded by :func:`store.bounds.row_id`)."""
+_SIGNATURE_PART = re.compile(r"(t|v1)=([^,]*)")
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class Signature(NamedTuple):
+    """A parsed ``Calendly-Webhook-Signature``."""
+
+    seconds: int
+    """``t`` as a number: when Calendly signed, Unix seconds."""
+    stamp: str
+    """``t`` as sent: the signed text is ``"<stamp>.<raw body>"``."""
+    v1: str
+    """The HMAC-SHA256, lowercase hex."""
+
+
+def parse_signature(header: str) -> Signature | None:
+    """``Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex>`` as a :class:`Signature`, or None.
+
+    Strict, as the header is the first thing an unsigned caller controls: exactly one ``t`` (ASCII digits, a
+    Unix time within :func:`store.bounds.unix_seconds`) and one ``v1`` (64 hex digits: an HMAC-SHA256),
+    comma-separated, nothing else (https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures).
+    """
+    parts = header.split(",")
+    if len(parts) != 2:
+        return None
+    fields = dict(m.groups() for part in parts if (m := _SIGNATURE_PART.fullmatch(part.strip())))
+    if set(fields) != {"t", "v1"} or not _HEX_SHA256.fullmatch(fields["v1"]):
+        return None
+    try:
+        return Signature(unix_seconds(fields["t"]), fields["t"], fields["v1"].lower())
+    except ValueError:
+        return None
 
 
 def signature_valid(header: str, body: bytes, key: str, *, now: float | None = None) -> bool:
-    """Whether ``header`` (``t=…,v1=…``) signs ``body`` with ``key`` and is at most 3 minutes old."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    stamp, given = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit() or not given:
+    """Whether ``header`` (``t=…,v1=…``, see :func:`parse_signature`) signs ``body`` with ``key`` and is at most
+    :data:`TOLERANCE_S` seconds old. Never raises: any header that is not exactly that shape is False."""
+    signature = parse_signature(header)
+    if signature is None:
         return False
-    if abs((now if now is not None else time.time()) - int(stamp)) > TOLERANCE_S:
+    if abs((now if now is not None else time.time()) - signature.seconds) > TOLERANCE_S:
         return False
-    expected = hmac.new(key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given)
+    expected = hmac.new(key.encode(), signature.stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.v1)
 
 
 @bp.post("/webhooks/calendly")
@@ -66,11 +101,11 @@ def calendly() -> tuple[Any, int]:
         return jsonify({"error": "invalid event", "fields": [{"field": "payload", "message": "expected an object"}]}), 422
     kind, invitee = event.get("event"), event["payload"]
     if kind not in ("invitee.created", "invitee.canceled"):
-        return jsonify({"ignored": kind}), 200
-    booking_key = str(invitee.get("uri") or invitee.get("cancel_url") or invitee.get("email") or "")[-96:]
+        return jsonify({"ignored": kind if isinstance(kind, str) else None}), 200
+    booking_key, rescheduled = booking_key_of(invitee, body), invitee.get("rescheduled") is True
     detail = {k: v for k, v in {
-        "start_time": (invitee.get("scheduled_event") or {}).get("start_time"),
-        "invitee": booking_key, "rescheduled": invitee.get("rescheduled") or None,
+        "start_time": _text(_object(invitee.get("scheduled_event")).get("start_time")),
+        "invitee": booking_key, "rescheduled": rescheduled or None,
     }.items() if v}
     with rt.sessions.begin() as session:
         lead = match_lead(session, invitee)
@@ -81,7 +116,7 @@ def calendly() -> tuple[Any, int]:
         actor = Actor("calendly")
         if kind == "invitee.created":
             queued = lead_actions.mark_booked(session, rt, lead, by=actor, key=booking_key, detail=detail)
-        elif invitee.get("rescheduled"):
+        elif rescheduled:
             queued = lead_actions.Queued()  # the new booking's invitee.created follows
         else:
             queued = lead_actions.cancel_booking(session, rt, lead, by=actor, key=booking_key, detail=detail)
@@ -90,31 +125,68 @@ def calendly() -> tuple[Any, int]:
     return jsonify({"event": kind, "lead_id": lead_id, "status": status}), 200
 
 
+def booking_key_of(invitee: dict[str, Any], body: bytes) -> str:
+    """What identifies this booking in the lead's activity, the rep's notification key and the logs (at most
+    96 characters): Calendly's invitee ``uri``, else its ``cancel_url``, else a digest of the delivery.
+
+    Never the invitee's email: the key is logged and stored where an email must not be. The digest is the same
+    for a retry of the same delivery (Calendly resends the same body), so a retry stays harmless.
+    """
+    for field in ("uri", "cancel_url"):
+        if value := _text(invitee.get(field)):
+            return value[-96:]
+    return "delivery-sha256:" + hashlib.sha256(body).hexdigest()[:32]
+
+
 def match_lead(session: Session, invitee: dict[str, Any]) -> Lead | None:
-    """The lead a Calendly invitee is: by ``utm_content`` lead reference, then phone, then email."""
-    tracking = invitee.get("tracking") or {}
-    ref = LEAD_REF.match(str(tracking.get("utm_content") or ""))
-    if ref:
-        lead = session.get(Lead, int(ref.group(1)))
-        if lead is not None:
-            return lead
+    """The lead a Calendly invitee is: by ``utm_content`` lead reference, then phone, then email.
+
+    Fields of an unexpected shape (``tracking`` a list, a lead id past :data:`store.bounds.MAX_ID`) are taken as
+    absent. The email is compared whole and case-insensitively (``lower(email) = lower(:email)``, the same on
+    SQLite and Postgres): no ``LIKE``, whose ``_`` and ``%`` would match other people's addresses.
+    """
+    lead_id = _lead_ref(_text(_object(invitee.get("tracking")).get("utm_content")))
+    if lead_id is not None and (lead := session.get(Lead, lead_id)) is not None:
+        return lead
     for phone in _phones(invitee):
         lead = session.scalar(select(Lead).where(Lead.phone == phone).order_by(Lead.id.desc()).limit(1))
         if lead is not None:
             return lead
-    email = str(invitee.get("email") or "").strip()
+    email = (_text(invitee.get("email")) or "").strip()
     if email:
-        return session.scalar(select(Lead).where(Lead.email.ilike(email)).order_by(Lead.id.desc()).limit(1))
+        return session.scalar(select(Lead).where(func.lower(Lead.email) == func.lower(email))
+                              .order_by(Lead.id.desc()).limit(1))
     return None
 
 
+def _lead_ref(utm_content: str | None) -> int | None:
+    ref = LEAD_REF.fullmatch(utm_content or "")
+    try:
+        return row_id(ref.group(1)) if ref else None
+    except ValueError:  # lead-<more digits than any id>: no such lead
+        return None
+
+
 def _phones(invitee: dict[str, Any]) -> list[str]:
+    answers = invitee.get("questions_and_answers")
     candidates = [invitee.get("text_reminder_number")]
-    candidates += [qa.get("answer") for qa in invitee.get("questions_and_answers") or [] if isinstance(qa, dict)]
+    candidates += [_object(qa).get("answer") for qa in (answers if isinstance(answers, list) else [])]
     phones = []
     for value in candidates:
+        if not (text := _text(value)):
+            continue
         try:
-            phones.append(to_e164(str(value)))
-        except (ValueError, TypeError):
+            phones.append(to_e164(text))
+        except ValueError:
             continue
     return phones
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a field of the wrong shape counts as absent)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is a non-empty JSON string, else None."""
+    return value if isinstance(value, str) and value else None

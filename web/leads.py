@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, current_app, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cadence.clock import lead_timezone
 from cadence.jobs import enqueue_start
 from cadence.ownership import route_new_lead
 from graph.playbook import to_e164
 from store import consent
+from store.bounds import BoundedInstant
 from store.capture import capture_lead
 from store.models import Lead, utcnow
 from web.auth import bearer
@@ -36,13 +37,16 @@ class LeadCapture(BaseModel):
 
     event_id: str = Field(min_length=1, max_length=64)
     source: str = Field(min_length=1, max_length=64)
-    received_at: AwareDatetime | None = None
-    """When the lead was captured (ISO 8601 with a zone); now when absent. Cadence days count from it."""
+    received_at: BoundedInstant | None = None
+    """When the lead was captured (ISO 8601 with a zone, 1970–2200, see ``store.bounds``); now when absent.
+    Cadence days count from it."""
     channel: Literal["sms", "whatsapp"] = "sms"
     service_type: str | None = Field(default=None, max_length=64)
     urgency: str | None = Field(default=None, max_length=64)
     contact_method: Literal["sms", "whatsapp"] | None = None
     phone: str
+    """A phone number (``+13035550142``, ``(303) 555-0142``); not a channel address such as ``whatsapp:+1…``,
+    which ``channel`` says."""
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     consent_text: str | None = Field(default=None, max_length=2000)

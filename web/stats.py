@@ -1,8 +1,9 @@
 """``GET /stats``: the owner report as JSON (Bearer ``STATS_TOKEN``).
 
 Query: ``since`` and ``until``, ISO 8601 (a date, or a date-time with or without a zone;
-no zone means UTC). 422 names a parameter that does not parse or a window that ends
-before it starts. Every figure and its unit is listed in the README's owner section.
+no zone means UTC), between 1970 and 2200 (``store.bounds.parse_instant``). 422 names a
+parameter that does not parse or is out of that range, or a window that ends before it starts.
+Every figure and its unit is listed in the README's owner section.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 
-from store.bounds import parse_instant
+from store.bounds import EARLIEST, LATEST, parse_instant
 from store.models import utcnow
 from store.stats import report, send_backlog
 from web.auth import bearer
 
 bp = Blueprint("stats", __name__)
 
+WINDOW_HINT = f"expected ISO 8601 between {EARLIEST.year} and {LATEST.year}, e.g. 2026-11-01 or 2026-11-01T00:00:00Z"
+
 
 def month_start(now: datetime, zone: str) -> datetime:
-    """The first instant of ``now``'s calendar month in ``zone``, as UTC."""
+    """The first instant of ``now``'s calendar month in ``zone``, as UTC. ``now`` is the server's clock, never a
+    request's instant (those are bounded by ``store.bounds`` and only filter rows)."""
     local = now.astimezone(ZoneInfo(zone))
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
@@ -38,7 +42,7 @@ def stats() -> tuple[Any, int]:
         try:
             window[name] = parse_instant(raw) if raw else None
         except ValueError:
-            errors.append({"field": name, "message": "expected ISO 8601, e.g. 2026-11-01 or 2026-11-01T00:00:00Z"})
+            errors.append({"field": name, "message": WINDOW_HINT})
     if not errors and window["since"] and window["until"] and window["until"] <= window["since"]:
         errors.append({"field": "until", "message": "must be after since"})
     if errors:
