@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.keywords import classify, normalize
-from bot.logs import mask_phones
+from bot.logs import mask
 from cadence import enrollment, lead_actions, rep_commands
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
 from cadence.failures import is_transient
@@ -173,7 +173,7 @@ def turn_failed(rt: Runtime, *, sender: str, message_id: int, exc: BaseException
             failures = count_failure(session, message_id=message_id)
             if transient and failures < rt.settings.turn_max_attempts:
                 return False
-            error = mask_phones(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            error = mask(f"{type(exc).__name__}: {exc}".splitlines()[0])
             message = set_aside(session, message_id=message_id, error=error)
             if message is not None and message.lead_id is not None:
                 add_activity(session, lead_id=message.lead_id, kind="dead_letter", message_id=message_id,
