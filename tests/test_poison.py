@@ -174,3 +174,42 @@ def test_only_an_unavailable_dependency_counts_as_transient():
     assert not is_transient(OverflowError("Python int too large to convert to SQLite INTEGER"))
     assert not is_transient(TwilioRestException(400, "https://api.twilio.com", "Invalid 'To' Phone Number"))
     assert not is_transient(KeyError("question_index"))
+
+
+def test_a_failed_turn_applies_the_stops_behind_it_then_is_retried_or_set_aside_by_its_cause(settings, phone):
+    """The decision itself, on any database: a transient failure is retried (its STOPs applied first), any other
+    failure dead-letters the message. The messages are stored an hour ahead so no running reconciler takes them."""
+    from datetime import timedelta
+
+    from cadence.runtime import build_runtime
+    from cadence.turns import turn_failed
+    from store.inbound import store_inbound
+    from store.models import utcnow
+
+    rt = build_runtime(settings)
+    number = phone()
+    later = utcnow() + timedelta(hours=1)
+    ids: list[int] = []
+    try:
+        with rt.sessions.begin() as s:
+            ids += [store_inbound(s, from_address=number, to_address="+15005550006", message_sid=f"SM{n:032x}",
+                                 body=body, profile_name=None, media=None, received_at=later)
+                   for n, body in ((int(number[1:]) * 10 + 1, "hello there"), (int(number[1:]) * 10 + 2, "Stop."),
+                                   (int(number[1:]) * 10 + 3, "2"))]
+        away = OperationalError("UPDATE messages", {}, Exception("server closed the connection unexpectedly"))
+        assert turn_failed(rt, sender=number, message_id=ids[0], exc=away) is False
+        with rt.sessions() as s:
+            assert is_suppressed(s, address=number), "the STOP behind the failing message is applied at once"
+            first, stop, answer = (s.get(Message, i) for i in ids)
+            assert (first.attempts, first.processed_at) == (1, None)
+            assert stop.processed_at is not None and answer.processed_at is None  # only the STOP jumps the line
+        assert turn_failed(rt, sender=number, message_id=ids[0], exc=KeyError("question_index")) is True
+        with rt.sessions() as s:
+            first = s.get(Message, ids[0])
+            assert (first.status, first.attempts, first.error_message) == ("dead_lettered", 2,
+                                                                            "KeyError: 'question_index'")
+    finally:
+        with rt.sessions.begin() as s:  # leave nothing pending for the suite's worker
+            for message_id in ids:
+                s.get(Message, message_id).processed_at = utcnow()
+        rt.close()
