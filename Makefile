@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser run serve test bench clean
+.PHONY: install browser run serve test lint bench clean
 
 install: $(STAMP)
 
@@ -29,8 +29,11 @@ browser:  ## Debian's Chromium for the dashboard's browser tests (installed when
 	      echo "could not install chromium: the browser tests will be skipped"; \
 	    else echo "no chromium (sudo apt-get install chromium): the browser tests will be skipped"; fi; }
 
-test: install browser  ## the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
+test: install browser lint  ## lint, then the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff: pyflakes, pycodestyle, bugbear and import order (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 bench: install  ## every M figure (median of 3 runs) beside its target; writes bench/results.json
 	$(PY) bench/run.py

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
-from web import calendly, dashboard, leads, metrics, privacy, stats
 from cadence.runtime import build_runtime
 from settings import Settings
+from web import calendly, dashboard, leads, metrics, privacy, stats
 
 MAX_CONTENT_LENGTH = 64 * 1024
 """Largest request body accepted, bytes (a Twilio webhook is a few KB)."""
@@ -152,9 +152,9 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
     import csv
 
     from settings import DatabaseSettings
+    from store.bounds import parse_instant
     from store.db import make_engine, make_sessionmaker
     from store.report import FIELDS, owner_report
-    from store.bounds import parse_instant
 
     try:
         window = {k: parse_instant(v) if v else None for k, v in (("since", since), ("until", until))}

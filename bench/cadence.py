@@ -34,13 +34,13 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database, percentile, save_results, wait_healthy  # noqa: E402
+from bench.common import procfile as load_procfile  # noqa: E402
 from cadence.enrollment import dispatch, enroll  # noqa: E402
 from cadence.redis_conn import embedded_redis_url  # noqa: E402
 from cadence.runtime import build_runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
-from bench.common import fresh_database, percentile, save_results, wait_healthy  # noqa: E402
-from bench.common import procfile as load_procfile  # noqa: E402
 from store.models import Lead, Message, Touch, utcnow  # noqa: E402
 
 ACCOUNT_SID = "AC" + "d4" * 16
@@ -126,8 +126,8 @@ def main() -> int:
     rt.redis.flushdb()
     procfile = load_procfile()
     procs = [subprocess.Popen([sys.executable, "-m", "bot.sandbox", "--port", str(port + 1000), "--account-sid",
-                               ACCOUNT_SID, "--auth-token", token, "--latency-ms", str(args.sandbox_latency_ms)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+                               ACCOUNT_SID, "--auth-token", token, "--latency-ms", str(args.sandbox_latency_ms)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     report: dict[str, dict] = {}
     try:
         # 1. Enrol many leads; day 1 spread over the next 24 h (captured 0–24 h ago).
@@ -150,7 +150,8 @@ def main() -> int:
         per_job = (redis_used(rt) - mem0) / len(far)
         rt.redis.flushdb()
         report["enrolment"] = {"leads": args.leads, "touches_scheduled": scheduled, "enrol_s": round(enrol_s, 1),
-                               "enqueued_in_redis": enqueued, "redis_bytes_per_scheduled_lead": round((after - before) / args.leads, 1),
+                               "enqueued_in_redis": enqueued,
+                               "redis_bytes_per_scheduled_lead": round((after - before) / args.leads, 1),
                                "redis_bytes_per_enqueued_touch_job": round(per_job)}
 
         # 2. Dispatch rate: a burst of touches due now, one worker.

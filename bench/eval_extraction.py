@@ -50,12 +50,12 @@ def deterministic(playbook: Playbook) -> Callable[[str | None, str], dict[str, A
 
 def with_model(playbook: Playbook) -> Callable[[str | None, str], dict[str, Any]]:
     """The bot's reading with the configured model (as ``cadence.turns`` and the graph combine them)."""
+    import tempfile
+
     from cadence.llm import LanguageModel
     from settings import Settings
     from store.db import make_engine, make_sessionmaker
     from store.migrate import upgrade
-
-    import tempfile
 
     url = f"sqlite:///{tempfile.mkdtemp()}/eval.db"
     upgrade(url)
@@ -88,7 +88,7 @@ def score(rows: list[dict[str, Any]], read: Callable[[str | None, str], dict[str
                     table[field]["correct"] += 1
                 else:
                     table[field]["wrong"] += 1
-    for field, t in table.items():
+    for t in table.values():
         t["accuracy"] = round(t["correct"] / t["expected"], 3) if t["expected"] else None
     return table
 

@@ -215,7 +215,7 @@ def main() -> int:
         time.sleep(3)
         batch = signed(url, svc.token, count, 206)
         _, sent_at, errors = open_loop(url, batch, args.rate)
-        asked = {form["From"]: at for (form, _), at in zip(batch, sent_at)}
+        asked = {form["From"]: at for (form, _), at in zip(batch, sent_at, strict=True)}
         first: dict[str, float] = {}
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -49,7 +49,8 @@ ROWS: list[Row] = [
      lambda v: v <= 1),
     ("M4", "touch lateness p99, s", lambda r: r["cadence"]["lateness"]["p99_s"], "<= 1.2", lambda v: v <= 1.2),
     ("M4", "touches sent early", lambda r: r["cadence"]["lateness"]["early"], "0", lambda v: v == 0),
-    ("M4", f"10,000 due at once, {WORKERS} worker process(es): last sent after due, s", lambda r: r["cadence"]["dispatch"]["all_sent_after_due_s"],
+    ("M4", f"10,000 due at once, {WORKERS} worker process(es): last sent after due, s",
+     lambda r: r["cadence"]["dispatch"]["all_sent_after_due_s"],
      "<= 15", lambda v: v <= 15),
     ("M5", "dispatch per worker process, touches/s", lambda r: r["cadence"]["dispatch"]["touches_per_s_per_worker"],
      ">= 250", lambda v: v >= 250),
@@ -91,7 +92,8 @@ def main() -> int:
         median = statistics.median(values) if values else None
         table.append({"metric": metric, "figure": figure, "median": median, "runs": values, "target": target,
                       "met": None if median is None else bool(met(median))})
-    print(f"\nLeadline benchmarks on {database}, median of {args.runs} runs (sandbox latency 150 ms, {WORKERS} worker process(es))")
+    print(f"\nLeadline benchmarks on {database}, median of {args.runs} runs "
+          f"(sandbox latency 150 ms, {WORKERS} worker process(es))")
     print("| M | figure | median | runs | target | |\n|---|---|---|---|---|---|")
     for row in table:
         verdict = "baseline" if row["target"] == "baseline" else ("met" if row["met"] else "MISSED")

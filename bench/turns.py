@@ -3,8 +3,8 @@ conversation, and memory over many turns.
 
 Runs the real turn code (``cadence.turns.handle_inbound``) on a fresh database (SQLite, or the
 Postgres ``DATABASE_URL`` names; its schema is wiped) with Redis from ``REDIS_URL`` or embedded.
-Sends are left in the outbox: the turn is what is timed. Merges its figures into bench/results.json. Conversations are 10 turns: a greeting,
-four answers with one re-ask, and five messages after the outcome.
+Sends are left in the outbox: the turn is what is timed. Merges its figures into bench/results.json.
+Conversations are 10 turns: a greeting, four answers with one re-ask, and five messages after the outcome.
 
     .venv/bin/python bench/turns.py [--conversations 300] [--memory-turns 20000] [--json]
 

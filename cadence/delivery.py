@@ -144,7 +144,8 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Deliv
         touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
         if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
             phone = session.get(Message, message_id).to_address.removeprefix("whatsapp:")
-            consent.opt_out(session, phone=phone, keyword=None, source="carrier", text="Twilio error 21610 (recipient unsubscribed)")
+            consent.opt_out(session, phone=phone, keyword=None, source="carrier",
+                            text="Twilio error 21610 (recipient unsubscribed)")
     return Delivery.FAILED
 
 

@@ -151,7 +151,7 @@ def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
         batches: dict[int, list] = {}
         for row in rows:
             batches.setdefault(int(row.next_attempt_at.timestamp()), []).append(row)
-        for second, group in sorted(batches.items()):
+        for _second, group in sorted(batches.items()):
             for start in range(0, len(group), TOUCH_BATCH_MAX):
                 chunk = group[start:start + TOUCH_BATCH_MAX]
                 ids = [r.id for r in chunk]

@@ -13,9 +13,9 @@ import sqlite3
 import psycopg
 import requests
 from psycopg_pool import PoolTimeout
+from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import BusyLoadingError
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import exc as sa_exc
 from twilio.base.exceptions import TwilioRestException

@@ -384,7 +384,7 @@ def _run_each(rt: runtime.Runtime, touch_ids: list[int]) -> dict[str, int]:
     futures = [pool.submit(_run_touch, rt, touch_id) for touch_id in touch_ids]
     counts: dict[str, int] = {}
     errors: list[BaseException] = []
-    for touch_id, future in zip(touch_ids, futures):
+    for touch_id, future in zip(touch_ids, futures, strict=True):
         try:
             outcome = future.result()
         except CancelledError as exc:  # the worker is stopping: the touch was never started

@@ -29,9 +29,9 @@ from bot.logs import mask
 from cadence import enrollment, lead_actions, rep_commands
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
 from cadence.failures import is_transient
+from cadence.ownership import route_new_lead, route_on_answers
 from cadence.routing import address_for, business_route, reply_route
 from cadence.runtime import Runtime
-from cadence.ownership import route_new_lead, route_on_answers
 from graph.context import TurnContext
 from graph.playbook import Playbook, Rep
 from graph.texts import placeholders_for, render
@@ -39,8 +39,7 @@ from graph.understanding import ACTION_INTENTS, sure_without_model
 from store import consent, outbox
 from store.checkpoints import prune_thread
 from store.inbound import count_failure, pending_after, set_aside
-from store.leads import (CLOSED_STATUSES, add_activity, attach_to_lead, lead_for_address, mark_processed,
-                         set_status)
+from store.leads import CLOSED_STATUSES, add_activity, attach_to_lead, lead_for_address, mark_processed, set_status
 from store.models import CaptureEvent, Lead, Message, utcnow
 from store.suppression import is_suppressed
 

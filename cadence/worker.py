@@ -80,7 +80,7 @@ def main() -> int:
         print(f"leadline worker: cannot start: {exc}", file=sys.stderr)
         return 2
     runtime.install(rt)
-    rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
+    _ = rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:

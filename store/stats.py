@@ -174,7 +174,8 @@ def touches_by_step(session: Session, since: datetime | None, until: datetime | 
         .outerjoin(Message, Message.id == Touch.message_id)
         .where(Touch.attempted_at.is_not(None), _in_window(Touch.attempted_at, since, until))
         .group_by(Touch.step))
-    found = {step: dict(zip(("sent", "delivered", "failed", "skipped", "replied_after"), (int(v or 0) for v in rest)))
+    found = {step: dict(zip(("sent", "delivered", "failed", "skipped", "replied_after"), (int(v or 0) for v in rest),
+                                  strict=True))
              for step, *rest in rows}
     empty = dict.fromkeys(("sent", "delivered", "failed", "skipped", "replied_after"), 0)
     return {**{s: found.get(s, dict(empty)) for s in step_ids}, **found}

@@ -7,8 +7,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from store.bounds import (EARLIEST, LATEST, MAX_ID, BoundedInstant, bounded_instant, bounded_int, optional_int,
-                          parse_instant, row_id, unix_seconds)
+from store.bounds import (
+    EARLIEST,
+    LATEST,
+    MAX_ID,
+    BoundedInstant,
+    bounded_instant,
+    bounded_int,
+    optional_int,
+    parse_instant,
+    row_id,
+    unix_seconds,
+)
 
 
 @pytest.mark.parametrize("text", ["²", "٣", "1e3", "-1", "0x10", "", " ", "9" * 11, "9" * 5000, None, True, 1.5])

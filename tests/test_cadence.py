@@ -7,9 +7,9 @@ is in daytime (or at night) right now.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import os
 import signal
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,7 @@ from cadence.clock import quiet_until
 from graph.playbook import load_playbook
 from graph.texts import placeholders_for, render
 from store.models import Lead, Message, Touch
-from tests.conftest import (API_TOKEN, ROOT, WHATSAPP_FROM, Prospect, Stack, fresh_database, make_playbook,
-                            wait_for)
+from tests.conftest import API_TOKEN, ROOT, WHATSAPP_FROM, Prospect, Stack, fresh_database, make_playbook, wait_for
 
 SECONDS_PER_DAY = 2.0
 STEPS = [("day1", 1), ("day3", 3), ("day7", 5), ("day14", 7), ("reactivation", 9)]
@@ -103,7 +102,7 @@ def test_silent_lead_gets_each_touch_on_its_day_then_goes_dormant_and_stale(cade
     assert bodies[2:] == [expected_text(cadence, lead, step) for step, _ in STEPS]
     rows = wait_for(lambda: (r := touches_of(cadence, p.number)) and all(t.result == "delivered" for t in r) and r)
     with cadence.sessions() as s:
-        for touch, (step, days) in zip(rows, STEPS):
+        for touch, (step, days) in zip(rows, STEPS, strict=True):
             sent_at = s.get(Message, touch.message_id).sent_at
             assert touch.step == step and touch.message_type == "sms"
             assert touch.due_at == lead.created_at + timedelta(seconds=days * SECONDS_PER_DAY)
@@ -188,7 +187,8 @@ def test_whatsapp_lead_inside_24_hours_gets_free_text(cadence):
     p.say("hola")
     p.wait_for_replies(3, timeout=15)
     day1 = p.received()[2]
-    assert day1["content_sid"] is None and day1["body"] == "Hi Bo, it's Summit Roofing. Still need help with your roof? Just reply here."
+    assert day1["content_sid"] is None
+    assert day1["body"] == "Hi Bo, it's Summit Roofing. Still need help with your roof? Just reply here."
     assert touches_of(cadence, p.number)[0].message_type == "whatsapp_text"
 
 

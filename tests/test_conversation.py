@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 
 from store.models import Activity, CaptureEvent, Lead, Message
-from tests.conftest import QUALIFYING_ANSWERS, lead_of, REP_PHONE, SMS_FROM, WHATSAPP_FROM, messages_to, wait_for
+from tests.conftest import QUALIFYING_ANSWERS, REP_PHONE, SMS_FROM, WHATSAPP_FROM, lead_of, messages_to, wait_for
 
 
 def test_hot_lead_gets_booking_link_and_rep_is_told(prospect, sandbox, sessions):

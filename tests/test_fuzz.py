@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -32,8 +33,21 @@ from graph.playbook import load_playbook
 from store.inbound import DEAD_LETTERED
 from store.models import Message
 from store.suppression import is_suppressed
-from tests.conftest import (ACCOUNT_SID, API_TOKEN, CALENDLY_KEY, DASHBOARD_PASSWORD, QUALIFYING_ANSWERS, REP_PHONE,
-                            ROOT, SMS_FROM, STATS_TOKEN, WHATSAPP_FROM, Prospect, stack_settings, wait_for)
+from tests.conftest import (
+    ACCOUNT_SID,
+    API_TOKEN,
+    CALENDLY_KEY,
+    DASHBOARD_PASSWORD,
+    QUALIFYING_ANSWERS,
+    REP_PHONE,
+    ROOT,
+    SMS_FROM,
+    STATS_TOKEN,
+    WHATSAPP_FROM,
+    Prospect,
+    stack_settings,
+    wait_for,
+)
 from tests.test_webhook import post_signed
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))

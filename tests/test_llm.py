@@ -12,8 +12,18 @@ from redis import Redis
 from sqlalchemy import select
 
 from store.models import Activity, LlmCall
-from tests.conftest import (lead_of, QUALIFYING_ANSWERS, REP_PHONE, STATS_TOKEN, Prospect, Stack, fresh_database,
-                            make_playbook, messages_to, wait_for)
+from tests.conftest import (
+    QUALIFYING_ANSWERS,
+    REP_PHONE,
+    STATS_TOKEN,
+    Prospect,
+    Stack,
+    fresh_database,
+    lead_of,
+    make_playbook,
+    messages_to,
+    wait_for,
+)
 from tests.fake_openai import extraction, last_user, malformed, server_error, slow, text
 from tests.test_cadence import redis_db
 

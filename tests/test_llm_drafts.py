@@ -9,7 +9,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from store.models import LlmCall, Message
-from tests.conftest import lead_of, REP_PHONE, Prospect, Stack, fresh_database, make_playbook, messages_to, wait_for
+from tests.conftest import REP_PHONE, Prospect, Stack, fresh_database, lead_of, make_playbook, messages_to, wait_for
 from tests.fake_openai import extraction, last_user, text
 from tests.test_cadence import daytime_number, redis_db
 
@@ -68,8 +68,8 @@ def test_a_rep_can_edit_the_draft_and_a_reply_in_between_cancels_it(stack, fake)
     fake.respond = drafting("Still thinking about the roof? We have openings this week.")
     edited, replied = converse(stack, daytime_number(), HOT), converse(stack, daytime_number(), HOT)
     for p in (edited, replied):
-        lead = lead_of(stack.sessions, p.number)
-        wait_for(lambda: any(t.startswith(f"Draft for lead #{lead.id} (day1)") for t in rep_texts(stack)), timeout=20)
+        prefix = f"Draft for lead #{lead_of(stack.sessions, p.number).id} (day1)"
+        wait_for(lambda prefix=prefix: any(t.startswith(prefix) for t in rep_texts(stack)), timeout=20)
     mine = "Hi! Dana here from Summit Roofing. I can come by Thursday at 10 for the estimate. Does that work?"
     Prospect(stack.sandbox, REP_PHONE).say(f"EDIT {lead_of(stack.sessions, edited.number).id} {mine}")
     assert edited.wait_for_replies(7)[-1] == mine

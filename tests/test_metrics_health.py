@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import requests
-from pydantic import SecretStr
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from app import create_app
 from bot.sandbox import serve_in_thread

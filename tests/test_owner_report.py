@@ -16,8 +16,8 @@ import requests
 import yaml
 
 from app import create_app
-from graph.playbook import _Yaml12Loader
 from bot.sandbox import serve_in_thread
+from graph.playbook import _Yaml12Loader
 from store.db import make_engine, make_sessionmaker
 from store.models import CaptureEvent, Lead, Message, Touch, utcnow
 from store.report import owner_report, spreadsheet_safe

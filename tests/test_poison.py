@@ -21,8 +21,17 @@ from twilio.base.exceptions import TwilioRestException
 from cadence.failures import is_transient
 from store.models import Activity, Message
 from store.suppression import is_suppressed
-from tests.conftest import (QUALIFYING_ANSWERS, REP_PHONE, STATS_TOKEN, Prospect, Stack, lead_of, make_playbook,
-                            messages_to, wait_for)
+from tests.conftest import (
+    QUALIFYING_ANSWERS,
+    REP_PHONE,
+    STATS_TOKEN,
+    Prospect,
+    Stack,
+    lead_of,
+    make_playbook,
+    messages_to,
+    wait_for,
+)
 from tests.test_rep_routing import rep_says
 
 SQLITE_TRIGGER = """

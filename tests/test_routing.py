@@ -52,7 +52,8 @@ def test_replies_go_from_the_number_the_prospect_wrote_to(settings, sandbox, pho
 
 def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, phone, tmp_path):
     """Outside the call window (in the lead's local time) the rep's HOT alert is held for the next opening."""
-    from datetime import datetime, timezone as tz
+    from datetime import datetime
+    from datetime import timezone as tz
     from zoneinfo import ZoneInfo
 
     from cadence.clock import next_call_opening

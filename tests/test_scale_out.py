@@ -26,10 +26,24 @@ from redis import Redis
 from rq import Worker
 from rq.scheduler import RQScheduler
 
-from bot.sandbox import create_sandbox, serve_in_thread
 from bench.common import procfile
-from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, REP_PHONE, Prospect, fresh_database, free_port, make_playbook,
-                            messages_to, qualify, settings_env, stack_settings, start_worker, stop_worker, wait_for)
+from bot.sandbox import create_sandbox, serve_in_thread
+from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    REP_PHONE,
+    Prospect,
+    free_port,
+    fresh_database,
+    make_playbook,
+    messages_to,
+    qualify,
+    settings_env,
+    stack_settings,
+    start_worker,
+    stop_worker,
+    wait_for,
+)
 from tests.test_cadence import EXAMPLE_STEPS, daytime_number, redis_db
 
 SECONDS_PER_DAY = 2.0

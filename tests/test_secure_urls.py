@@ -16,7 +16,7 @@ from redis import Redis
 from sqlalchemy import make_url, text
 
 from store.db import make_engine
-from tests.conftest import Prospect, Stack, fresh_database, free_port, make_playbook, wait_for
+from tests.conftest import Prospect, Stack, free_port, fresh_database, make_playbook, wait_for
 
 REDIS_PASSWORD = "redis-" + secrets.token_hex(8)
 PG_PASSWORD = "pg-" + secrets.token_hex(8)

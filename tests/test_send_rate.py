@@ -10,7 +10,7 @@ from redis import Redis
 
 from cadence.redis_conn import connect
 from cadence.send_rate import SendRate
-from tests.conftest import STATS_TOKEN, SMS_FROM, Prospect, Stack, fresh_database, make_playbook, wait_for
+from tests.conftest import SMS_FROM, STATS_TOKEN, Prospect, Stack, fresh_database, make_playbook, wait_for
 from tests.test_cadence import redis_db
 
 

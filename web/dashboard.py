@@ -40,8 +40,21 @@ import secrets
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, redirect, render_template, request,
-                   session, stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -56,8 +69,16 @@ from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
 from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
-from web.signin import (LOGIN_LIMIT, SESSION_LIFETIME, close_session, give_back_login_attempt, lock_out,
-                         open_session, session_is_live, take_login_attempt)
+from web.signin import (
+    LOGIN_LIMIT,
+    SESSION_LIFETIME,
+    close_session,
+    give_back_login_attempt,
+    lock_out,
+    open_session,
+    session_is_live,
+    take_login_attempt,
+)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
