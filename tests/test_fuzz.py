@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +47,7 @@ from tests.conftest import (
     stack_settings,
     wait_for,
 )
+from tests.test_dashboard_security import csrf_token
 from tests.test_webhook import post_signed
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -133,14 +133,10 @@ class Dashboard:
 
     def __init__(self, web: str):
         self.web, self.http = web, requests.Session()
-        self.token = self.csrf("/dashboard/login")
+        self.token = csrf_token(self.http, f"{web}/dashboard/login")
         answer = self.http.post(f"{web}/dashboard/login", data={"password": DASHBOARD_PASSWORD,
                                                                  "csrf_token": self.token}, timeout=10)
         assert answer.ok and "/dashboard/login" not in answer.url, answer.text[:300]
-
-    def csrf(self, path: str) -> str:
-        page = self.http.get(f"{self.web}{path}", timeout=10).text
-        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
 
 def clear_login_failures(redis_conn: Any) -> None:
@@ -316,9 +312,7 @@ def test_any_dashboard_action_gets_an_answer_never_a_server_error(dashboard, fuz
        headers=HEADERS)
 def test_any_login_attempt_gets_an_answer_never_a_server_error(web, redis_conn, password, token, next_url, headers):
     http = requests.Session()
-    page = http.get(f"{web}/dashboard/login", timeout=10)
-    assert_no_5xx(page)
-    real = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    real = csrf_token(http, f"{web}/dashboard/login")
     try:
         answer = http.post(f"{web}/dashboard/login", params={"next": next_url} if next_url is not None else {},
                            data={"password": password, "csrf_token": real if token is None else token},
