@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 import requests
 from sqlalchemy import select
@@ -17,7 +19,10 @@ def post(web: str, body, headers=AUTH) -> requests.Response:
 
 
 def form_lead(number: str, **extra) -> dict:
-    return {"event_id": f"evt-{number}", "source": "web_form", "received_at": "2026-11-22T15:00:00Z",
+    # Captured now: a capture days old is already owed its day-1 and day-3 touches, which go out as soon as the
+    # lead's quiet hours end and would count as messages the test never expected.
+    received_at = datetime.now(timezone.utc).isoformat()
+    return {"event_id": f"evt-{number}", "source": "web_form", "received_at": received_at,
             "service_type": "replacement", "urgency": "asap", "phone": number, "name": "Dee", "email": "dee@example.com",
             **extra}
 
