@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
-from cadence.runtime import build_runtime
+from runtime import build_runtime
 from settings import Settings
 from web import calendly, dashboard, leads, metrics, privacy, stats
 
@@ -177,7 +177,7 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
 @click.argument("phone")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def erase(phone: str, yes: bool) -> None:
-    from cadence.erasure import erase as erase_all
+    from bot.erasure import erase as erase_all
     from graph.playbook import to_e164
 
     try:

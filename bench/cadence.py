@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 from bench.common import fresh_database, percentile, save_results, wait_healthy  # noqa: E402
 from bench.common import procfile as load_procfile  # noqa: E402
 from cadence.enrollment import dispatch, enroll  # noqa: E402
-from cadence.redis_conn import embedded_redis_url  # noqa: E402
-from cadence.runtime import build_runtime  # noqa: E402
+from runtime import build_runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Lead, Message, Touch, utcnow  # noqa: E402
+from store.redis import embedded_redis_url  # noqa: E402
 
 ACCOUNT_SID = "AC" + "d4" * 16
 SMS_FROM = "+15005550006"

@@ -49,10 +49,10 @@ def deterministic(playbook: Playbook) -> Callable[[str | None, str], dict[str, A
 
 
 def with_model(playbook: Playbook) -> Callable[[str | None, str], dict[str, Any]]:
-    """The bot's reading with the configured model (as ``cadence.turns`` and the graph combine them)."""
+    """The bot's reading with the configured model (as ``bot.conversation.turns`` and the graph combine them)."""
     import tempfile
 
-    from cadence.llm import LanguageModel
+    from bot.llm import LanguageModel
     from settings import Settings
     from store.db import make_engine, make_sessionmaker
     from store.migrate import upgrade

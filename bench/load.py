@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import fresh_database, percentile, wait_healthy  # noqa: E402
 from bench.common import procfile as load_procfile  # noqa: E402
 from bot.sandbox import new_sid  # noqa: E402
-from cadence.redis_conn import embedded_redis_url  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
+from store.redis import embedded_redis_url  # noqa: E402
 
 ACCOUNT_SID = "AC" + "e5" * 16
 SMS_FROM = "+15005550006"

@@ -1,7 +1,7 @@
 """M2, M7, M8: a conversation turn in process (graph + checkpoint + commit), database growth per
 conversation, and memory over many turns.
 
-Runs the real turn code (``cadence.turns.handle_inbound``) on a fresh database (SQLite, or the
+Runs the real turn code (``bot.conversation.turns.handle_inbound``) on a fresh database (SQLite, or the
 Postgres ``DATABASE_URL`` names; its schema is wiped) with Redis from ``REDIS_URL`` or embedded.
 Sends are left in the outbox: the turn is what is timed. Merges its figures into bench/results.json.
 Conversations are 10 turns: a greeting, four answers with one re-ask, and five messages after the outcome.
@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from sqlalchemy import insert
 
+    from bot.conversation.turns import handle_inbound
     from bot.sandbox import new_sid
-    from cadence.redis_conn import embedded_redis_url
-    from cadence.runtime import build_runtime
-    from cadence.turns import handle_inbound
+    from runtime import build_runtime
     from settings import Settings
     from store.migrate import upgrade
     from store.models import Message, utcnow
+    from store.redis import embedded_redis_url
 
     work = Path(tempfile.mkdtemp(prefix="leadline-bench-turns-"))
     url = fresh_database(work, "turns")

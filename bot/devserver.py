@@ -23,9 +23,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.chat import ChatSession, run
 from bot.sandbox import create_sandbox, serve_in_thread
-from bot.sender import RebasedHttpClient
-from cadence.redis_conn import embedded_redis_url
+from bot.twilio.sender import RebasedHttpClient
 from store.migrate import upgrade
+from store.redis import embedded_redis_url
 
 SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
 SANDBOX_SMS_FROM = "+15005550006"

@@ -31,7 +31,7 @@ from flask import Flask, Response, jsonify, request
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from bot.keywords import classify
+from bot.conversation.keywords import classify
 
 log = logging.getLogger(__name__)
 

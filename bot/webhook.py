@@ -13,10 +13,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.inbound import InboundMessage
-from bot.sender import OPTED_OUT
-from bot.signature import twilio_signed
-from cadence.jobs import enqueue_turns
+from bot.twilio.payload import InboundMessage
+from bot.twilio.sender import OPTED_OUT
+from bot.twilio.signature import twilio_signed
+from jobs.conversation import enqueue_turns
 from store import consent, outbox, touches
 from store.bounds import optional_int
 from store.inbound import store_inbound

@@ -16,8 +16,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cadence.clock import scaled
-from cadence.job_liveness import alive_jobs
-from cadence.runtime import Runtime
+from jobs.liveness import alive_jobs
+from runtime import Runtime
 from store import touches
 from store.leads import add_activity
 from store.models import CaptureEvent, Lead, utcnow
@@ -97,7 +97,7 @@ def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int
 
 TOUCH_BATCH_MAX = 200
 """Touches per RQ job at most: 10,000 touches due in one second are 50 jobs, shared by every worker,
-each running ``TOUCH_CONCURRENCY`` sends at a time (``cadence.jobs.run_touches``)."""
+each running ``TOUCH_CONCURRENCY`` sends at a time (``jobs.conversation.run_touches``)."""
 TOUCH_BATCH_TIMEOUT_S = 1800
 """Longest a batch job may run, seconds. Its touches share the process's touch threads with every other
 batch, so under a backlog it mostly waits its turn (each send has its own Twilio timeout)."""
@@ -116,9 +116,9 @@ def enqueue_touches(queue: Queue, touch_ids: list[int], when: datetime, *, job_i
     kwargs = dict(job_id=job_id, result_ttl=0, failure_ttl=86400, retry=TOUCH_RETRY, job_timeout=TOUCH_BATCH_TIMEOUT_S,
                   description=f"{len(touch_ids)} touch{'es' if len(touch_ids) != 1 else ''}")
     if when <= utcnow():
-        queue.enqueue("cadence.jobs.run_touches", list(touch_ids), **kwargs)
+        queue.enqueue("jobs.conversation.run_touches", list(touch_ids), **kwargs)
     else:
-        queue.enqueue_at(when, "cadence.jobs.run_touches", list(touch_ids), **kwargs)
+        queue.enqueue_at(when, "jobs.conversation.run_touches", list(touch_ids), **kwargs)
     return job_id
 
 

@@ -16,13 +16,13 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.delivery.send import Delivery, deliver
+from bot.delivery.senders import business_route
 from cadence.clock import quiet_until, whatsapp_window_open
-from cadence.delivery import Delivery, deliver
 from cadence.enrollment import enqueue_touch, is_reactivation
-from cadence.routing import business_route
-from cadence.runtime import Runtime
 from graph.playbook import Step
 from graph.texts import placeholders_for, render
+from runtime import Runtime
 from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, set_status
 from store.models import Lead, Message, Suppression, Touch, utcnow
@@ -253,7 +253,7 @@ def _enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
 
 def _ask_approval(session: Session, rt: Runtime, lead: Lead, step: str, message_id: int, body: str) -> None:
     """Text the lead's owner the draft with how to approve it; the notification goes with the job's other sends."""
-    from cadence.lead_actions import notify_owner
+    from bot.reps.actions import notify_owner
 
     text = (f"Draft for {lead.profile_name or 'lead'} #{lead.id} ({step}):\n{body}\n"
             f"Reply YES {lead.id} to send it, or EDIT {lead.id} <your text>.")

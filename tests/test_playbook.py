@@ -76,7 +76,7 @@ def test_bad_playbook_stops_worker_start_up_with_a_clear_message(settings, tmp_p
     data["questions"][2]["outside_area"] = "ignore"
     path = write(tmp_path, data)
     env = settings_env(settings) | {"PLAYBOOK": str(path)}
-    done = subprocess.run([sys.executable, "-m", "cadence.worker"], env=env, cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "jobs.worker"], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
     assert f"{path}: questions.2.outside_area: Input should be 'disqualify' or 'continue'" in done.stderr

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.base.exceptions import TwilioRestException
 
-from cadence.failures import is_transient
+from bot.conversation.failures import is_transient
 from store.models import Activity, Message
 from store.suppression import is_suppressed
 from tests.conftest import (
@@ -190,8 +190,8 @@ def test_a_failed_turn_applies_the_stops_behind_it_then_is_retried_or_set_aside_
     failure dead-letters the message. The messages are stored an hour ahead so no running reconciler takes them."""
     from datetime import timedelta
 
-    from cadence.runtime import build_runtime
-    from cadence.turns import turn_failed
+    from bot.conversation.turns import turn_failed
+    from runtime import build_runtime
     from store.inbound import store_inbound
     from store.models import utcnow
 

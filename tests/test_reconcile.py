@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bot.sandbox import new_sid
-from cadence.reconcile import reconcile
-from cadence.runtime import build_runtime
+from jobs.reconcile import reconcile
+from runtime import build_runtime
 from store import outbox
 from store.inbound import store_inbound
 from store.models import Message, utcnow
@@ -68,7 +68,7 @@ def test_a_send_claimed_by_a_dead_worker_after_twilio_had_it_is_recorded_not_rep
 def test_sends_twilio_took_while_the_database_was_away_are_recorded_once_by_the_next_pass(runtime, phone):
     """The worker kept two accepted sends in Redis (its database writes failed); meanwhile one row was settled
     another way. The next pass records the other with its MessageSid and overwrites nothing."""
-    from cadence import unrecorded
+    from bot.delivery import unrecorded
 
     rows = []
     for n in range(2):
@@ -108,7 +108,7 @@ def test_a_conversation_waiting_in_a_backlog_is_not_queued_again_but_one_redis_l
     """On a database and queue no worker serves: the message's job waits in Redis, as in a backlog."""
     from redis import Redis
 
-    from cadence.jobs import enqueue_turns, turns_job_id
+    from jobs.conversation import enqueue_turns, turns_job_id
     from tests.conftest import fresh_database, stack_settings
     from tests.test_cadence import redis_db
 

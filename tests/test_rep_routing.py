@@ -8,7 +8,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from cadence.ownership import route_new_lead, route_on_answers
+from bot.reps.assignment import route_new_lead, route_on_answers
 from graph.playbook import PlaybookError, _Yaml12Loader, load_playbook
 from store.models import Lead, Touch, utcnow
 from tests.conftest import REP_PHONE, ROOT, SMS_FROM, Prospect, lead_of, messages_to, qualify, wait_for

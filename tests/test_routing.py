@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.conversation.turns import handle_inbound
+from bot.delivery.send import Delivery, deliver
 from bot.sandbox import new_sid
-from cadence.delivery import Delivery, deliver
-from cadence.runtime import build_runtime
-from cadence.turns import handle_inbound
+from runtime import build_runtime
 from store.inbound import store_inbound
 from store.models import Message, utcnow
 from tests.conftest import SMS_FROM, messages_to

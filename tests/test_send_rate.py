@@ -8,8 +8,8 @@ import pytest
 import requests
 from redis import Redis
 
-from cadence.redis_conn import connect
-from cadence.send_rate import SendRate
+from bot.twilio.rate import SendRate
+from store.redis import connect
 from tests.conftest import SMS_FROM, STATS_TOKEN, Prospect, Stack, fresh_database, make_playbook, wait_for
 from tests.test_cadence import redis_db
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.keywords import classify
+from bot.conversation.keywords import classify
 from bot.logs import MaskingFormatter, mask_phones
 from graph.texts import booking_link, render
 

@@ -27,10 +27,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cadence import lead_actions
-from cadence.jobs import enqueue_queued
-from cadence.lead_actions import Actor
+from bot.reps import actions as lead_actions
+from bot.reps.actions import Actor
 from graph.playbook import to_e164
+from jobs.conversation import enqueue_queued
 from store.bounds import row_id, unix_seconds
 from store.models import Lead
 

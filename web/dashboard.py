@@ -59,11 +59,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from cadence import lead_actions
+from bot.reps import actions as lead_actions
+from bot.reps.actions import ActionRefused, Actor
 from cadence.clock import next_call_opening
-from cadence.jobs import enqueue_queued
-from cadence.lead_actions import ActionRefused, Actor
 from graph.texts import display
+from jobs.conversation import enqueue_queued
 from store.bounds import MAX_COUNT, MAX_DIGITS, bounded_int, parse_instant, row_id
 from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
@@ -271,7 +271,7 @@ def lead_page(lead_id: int) -> str:
 
 def _act(lead_id: int, action: Callable[[Any, Any, Lead], Any], done: str) -> Response:
     """Run an action on the lead in one transaction, queue what it left (when it returns
-    :class:`cadence.lead_actions.Queued`), and go back to the lead page."""
+    :class:`bot.reps.actions.Queued`), and go back to the lead page."""
     rt = _runtime()
     try:
         with rt.sessions.begin() as db:

@@ -16,10 +16,10 @@ from typing import Any, Literal
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.reps.assignment import route_new_lead
 from cadence.clock import lead_timezone
-from cadence.jobs import enqueue_start
-from cadence.ownership import route_new_lead
 from graph.playbook import to_e164
+from jobs.conversation import enqueue_start
 from store import consent
 from store.bounds import BoundedInstant
 from store.capture import capture_lead

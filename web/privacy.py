@@ -1,7 +1,7 @@
 """``POST /privacy/erase``: erase a number on request (Bearer ``API_TOKEN``).
 
 Body: ``{"phone": "+1…"}``. Answers 200 with what was removed, 401 without the token,
-422 naming a bad field. See ``cadence.erasure``.
+422 naming a bad field. See ``bot.erasure``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from cadence.erasure import erase
+from bot.erasure import erase
 from graph.playbook import to_e164
 from web.auth import bearer
 

@@ -4,9 +4,9 @@ Run by every worker at start and then periodically (one at a time, under a Redis
 it re-enqueues what the database says is owed: turns for inbound messages not yet
 processed, sends for outbox rows still pending, follow-up touches coming due (Redis holds
 only the next ``TOUCH_HORIZON_S``), and it enrolls leads that went quiet mid-qualification.
-It also records sends Twilio accepted while the database was away (:mod:`cadence.unrecorded`)
+It also records sends Twilio accepted while the database was away (:mod:`bot.delivery.unrecorded`)
 and settles sends a dead worker left half-done, by asking Twilio
-(:func:`cadence.delivery.resolve_stale_claims`).
+(:func:`bot.delivery.send.resolve_stale_claims`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import logging
 import threading
 from datetime import timedelta
 
-from cadence import enrollment, unrecorded
-from cadence.delivery import PROSPECT_KINDS, resolve_stale_claims
-from cadence.job_liveness import alive_jobs
-from cadence.jobs import enqueue_delivery, enqueue_turns, turns_job_id
-from cadence.runtime import Runtime
+from bot.delivery import unrecorded
+from bot.delivery.send import PROSPECT_KINDS, resolve_stale_claims
+from cadence import enrollment
+from jobs.conversation import enqueue_delivery, enqueue_turns, turns_job_id
+from jobs.liveness import alive_jobs
+from runtime import Runtime
 from store import outbox
 from store.inbound import pending_senders
 from store.models import utcnow
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def reconcile(rt: Runtime) -> dict[str, int]:
     """One pass; returns counts of re-enqueued turns and sends, of sends recorded that Twilio had accepted while
-    the database was away (:mod:`cadence.unrecorded`), and of stale claims closed."""
+    the database was away (:mod:`bot.delivery.unrecorded`), and of stale claims closed."""
     now = utcnow()
     grace = timedelta(seconds=rt.settings.reconcile_grace_s)
     recorded = unrecorded.record_kept(rt, prospect_kinds=PROSPECT_KINDS)  # first: later sends wait on these

@@ -1,4 +1,4 @@
-"""The worker process: ``python -m cadence.worker`` (the Procfile's ``worker:``).
+"""The worker process: ``python -m jobs.worker`` (the Procfile's ``worker:``).
 
 ``WORKER_THREADS`` job threads, each an RQ ``SimpleWorker`` of its own (``JobThread``), share
 one runtime: the engine, the checkpointer and the compiled graph are built once, and a job
@@ -8,7 +8,7 @@ time sends about six messages a second, whatever the CPU. Each thread is a separ
 worker, so RQ's per-conversation rate limit (concurrency 1) still keeps one conversation's
 turns in order across every thread of every machine.
 
-Beside them run the scheduler thread (``cadence.scheduling``: whichever process holds the
+Beside them run the scheduler thread (``jobs.scheduler``: whichever process holds the
 lock moves due ``enqueue_at`` jobs to the queue) and the reconciler thread.
 
 SIGTERM or SIGINT (a deploy, Ctrl-C): every thread finishes the job it is running, takes no
@@ -29,15 +29,15 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
+import runtime
 from bot.logs import configure_logging
-from cadence import runtime
-from cadence.job_metrics import CountingWorker
-from cadence.jobs import stop_touch_pool
-from cadence.reconcile import reconcile_forever
-from cadence.redis_conn import connect
-from cadence.scheduling import schedule_forever
 from graph.playbook import PlaybookError
+from jobs.conversation import stop_touch_pool
+from jobs.metrics import CountingWorker
+from jobs.reconcile import reconcile_forever
+from jobs.scheduler import schedule_forever
 from settings import Settings
+from store.redis import connect
 
 log = logging.getLogger(__name__)
 

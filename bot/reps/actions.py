@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.delivery.senders import address_for, business_route, reply_route
 from cadence import enrollment
-from cadence.routing import address_for, business_route, reply_route
-from cadence.runtime import Runtime
+from runtime import Runtime
 from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
 from store.models import LOST_REASONS, Lead, Message, utcnow

@@ -2,7 +2,7 @@
 
 A turn is safe to run again after a crash at any point:
 
-0. a turn that fails is retried only while a dependency is away (:mod:`cadence.failures`), at most
+0. a turn that fails is retried only while a dependency is away (:mod:`bot.conversation.failures`), at most
    ``TURN_MAX_ATTEMPTS`` times; otherwise its message is dead-lettered (:func:`turn_failed`) and the
    sender's later messages flow. STOP behind a failing message is applied at once
    (:func:`opt_outs_first`), before anything that can fail;
@@ -24,18 +24,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.keywords import classify, normalize
+from bot.conversation.failures import is_transient
+from bot.conversation.keywords import classify, normalize
+from bot.delivery.senders import address_for, business_route, reply_route
 from bot.logs import mask
-from cadence import enrollment, lead_actions, rep_commands
+from bot.reps import actions as lead_actions
+from bot.reps import commands as rep_commands
+from bot.reps.assignment import route_new_lead, route_on_answers
+from cadence import enrollment
 from cadence.clock import lead_timezone, next_call_opening, whatsapp_window_open
-from cadence.failures import is_transient
-from cadence.ownership import route_new_lead, route_on_answers
-from cadence.routing import address_for, business_route, reply_route
-from cadence.runtime import Runtime
 from graph.context import TurnContext
 from graph.playbook import Playbook, Rep
 from graph.texts import placeholders_for, render
 from graph.understanding import ACTION_INTENTS, sure_without_model
+from runtime import Runtime
 from store import consent, outbox
 from store.checkpoints import prune_thread
 from store.inbound import count_failure, pending_after, set_aside

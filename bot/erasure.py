@@ -9,7 +9,7 @@ from typing import Any
 from rq.job import Job
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry
 
-from cadence.runtime import Runtime
+from runtime import Runtime
 from store.erasure import erase_number
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Sends Twilio accepted but the database could not record: kept in Redis until it can.
 
 A worker that lost the database right after Twilio's answer knows the MessageSid, but the row
-stays ``claimed``. Left alone, the stale-claim pass (:func:`cadence.delivery.resolve_stale_claims`)
+stays ``claimed``. Left alone, the stale-claim pass (:func:`bot.delivery.send.resolve_stale_claims`)
 would settle it only after ``STALE_CLAIM_AFTER_S`` (5 minutes by default) by asking Twilio, and the
 prospect's next replies wait behind it, since messages to one recipient go in order. Kept here,
 the reconciler records it on its first pass after the database answers again. Each entry holds
@@ -15,7 +15,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 
-from cadence.runtime import Runtime
+from runtime import Runtime
 from store import outbox
 
 log = logging.getLogger(__name__)

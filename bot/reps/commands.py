@@ -8,11 +8,11 @@ import re
 
 from sqlalchemy.orm import Session
 
-from cadence import lead_actions
-from cadence.lead_actions import ActionRefused, Actor
-from cadence.routing import reply_route
-from cadence.runtime import Runtime
+from bot.delivery.senders import reply_route
+from bot.reps import actions as lead_actions
+from bot.reps.actions import ActionRefused, Actor
 from graph.playbook import Rep
+from runtime import Runtime
 from store import outbox
 from store.bounds import row_id
 from store.models import LOST_REASONS, Lead, Message

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from cadence.runtime import Runtime
 from graph.drafts import playbook_urls, urls_in
+from runtime import Runtime
 from store.leads import add_activity
 from store.models import Activity, Lead, Message
 

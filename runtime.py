@@ -1,6 +1,6 @@
 """What a process needs to do Leadline's work, built once from the settings.
 
-The web app (``app.create_app``) and the worker (``cadence.worker``) each build a
+The web app (``app.create_app``) and the worker (``jobs.worker``) each build a
 :class:`Runtime`; jobs reach the worker's through :func:`current`.
 """
 
@@ -17,17 +17,17 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.sender import Sender, make_client
-from cadence.redis_conn import connect
+from bot.twilio.sender import Sender, make_client
 from graph.playbook import Playbook, load_playbook
 from settings import Settings
 from store.db import make_engine, make_sessionmaker
+from store.redis import connect
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
-    from cadence.llm import LanguageModel
-    from cadence.send_rate import SendRate
+    from bot.llm import LanguageModel
+    from bot.twilio.rate import SendRate
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Runtime:
     @cached_property
     def send_rate(self) -> "SendRate":
         """The per-sender send-rate buckets (shared through Redis)."""
-        from cadence.send_rate import SendRate
+        from bot.twilio.rate import SendRate
 
         return SendRate(self.redis, default_mps=self.settings.twilio_mps, overrides=self.settings.twilio_mps_overrides)
 
@@ -68,7 +68,7 @@ class Runtime:
         """The language model when ``OPENAI_API_KEY`` is set; None: the deterministic path only."""
         if self.settings.openai_api_key is None:
             return None
-        from cadence.llm import LanguageModel
+        from bot.llm import LanguageModel
 
         return LanguageModel(self.settings, self.playbook, self.sessions)
 

@@ -16,8 +16,8 @@ from queue import Empty, SimpleQueue
 from rq import Queue, RateLimit, Retry
 from sqlalchemy import select
 
-from cadence import runtime
-from cadence.delivery import Delivery, deliver
+import runtime
+from bot.delivery.send import Delivery, deliver
 from cadence.enrollment import dispatch
 from store.inbound import next_pending
 
@@ -46,14 +46,14 @@ def enqueue_turns(queue: Queue, message_id: int, sender: str) -> None:
     a job, messages go in arrival order. The job id (:func:`turns_job_id`) lets the reconciler
     see whether the job is still waiting its turn.
     """
-    queue.enqueue("cadence.jobs.process_conversation", message_id, job_id=turns_job_id(message_id),
+    queue.enqueue("jobs.conversation.process_conversation", message_id, job_id=turns_job_id(message_id),
                   rate_limit=RateLimit(key=conversation_key(sender), concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="conversation turns")
 
 
 def enqueue_start(queue: Queue, *, lead_id: int, capture_id: int, address: str) -> None:
     """Queue the T+0 first touch of a captured lead, in line with its conversation's other turns."""
-    queue.enqueue("cadence.jobs.start_conversation", lead_id, capture_id,
+    queue.enqueue("jobs.conversation.start_conversation", lead_id, capture_id,
                   rate_limit=RateLimit(key=conversation_key(address), concurrency=1),
                   retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description="first touch")
 
@@ -62,13 +62,13 @@ def enqueue_delivery(queue: Queue, message_id: int, *, delay_s: float = 0) -> No
     """Queue the sending of outbox row ``message_id`` (after ``delay_s`` seconds)."""
     kwargs = dict(retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S), description=f"send message={message_id}")
     if delay_s > 0:
-        queue.enqueue_in(timedelta(seconds=delay_s), "cadence.jobs.send_message", message_id, **kwargs)
+        queue.enqueue_in(timedelta(seconds=delay_s), "jobs.conversation.send_message", message_id, **kwargs)
     else:
-        queue.enqueue("cadence.jobs.send_message", message_id, **kwargs)
+        queue.enqueue("jobs.conversation.send_message", message_id, **kwargs)
 
 
 def enqueue_queued(rt: runtime.Runtime, *, outbox_ids: list[int], touch_ids: list[int] = ()) -> None:
-    """After a web request's commit: queue the sends and touches an action left (see ``cadence.lead_actions``).
+    """After a web request's commit: queue the sends and touches an action left (see ``bot.reps.actions``).
 
     A failure to reach Redis is logged, not raised: the rows are in the database and the
     reconciler enqueues what Redis never got.
@@ -93,12 +93,12 @@ def process_conversation(message_id: int | str) -> int:
     sending replies as it goes. (A job queued by an earlier release may carry the sender's address instead.)
 
     A turn that fails is dead-lettered and skipped unless a dependency is away and attempts are left
-    (:func:`cadence.turns.turn_failed`); then this job raises and RQ retries it. Either way the
+    (:func:`bot.conversation.turns.turn_failed`); then this job raises and RQ retries it. Either way the
     sender's STOPs behind the failing message are applied first.
 
     Returns the number of turns run.
     """
-    from cadence.turns import handle_inbound, opt_outs_first, turn_failed  # the web process never runs this job
+    from bot.conversation.turns import handle_inbound, opt_outs_first, turn_failed  # the web process never runs this job
     from store.models import Message
 
     rt = runtime.current()
@@ -130,7 +130,7 @@ def process_conversation(message_id: int | str) -> int:
         if turn.awaiting_lead is not None:
             enqueue_stall_check(rt, turn.awaiting_lead)
         if turn.outcome_lead is not None and rt.llm is not None:
-            rt.queue.enqueue("cadence.jobs.write_crm_note", turn.outcome_lead, job_id=f"crm-note-{turn.outcome_lead}",
+            rt.queue.enqueue("jobs.conversation.write_crm_note", turn.outcome_lead, job_id=f"crm-note-{turn.outcome_lead}",
                              result_ttl=0, description="CRM note")
         turns += 1
 
@@ -144,7 +144,7 @@ def enqueue_stall_check(rt: runtime.Runtime, lead_id: int) -> None:
     from cadence.clock import scaled
 
     delay = scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day) + timedelta(seconds=1)
-    rt.queue.enqueue_in(delay, "cadence.jobs.check_stall", lead_id, job_id=f"stall-{lead_id}", result_ttl=0,
+    rt.queue.enqueue_in(delay, "jobs.conversation.check_stall", lead_id, job_id=f"stall-{lead_id}", result_ttl=0,
                         description="stall check")
 
 
@@ -159,7 +159,7 @@ def check_stall(lead_id: int) -> int:
 
 def start_conversation(lead_id: int, capture_id: int) -> int:
     """Job: send a captured lead's T+0 first touch; returns how many messages it queued."""
-    from cadence.turns import start_conversation as start
+    from bot.conversation.turns import start_conversation as start
 
     rt = runtime.current()
     turn = start(rt, lead_id=lead_id, capture_id=capture_id)
@@ -180,7 +180,7 @@ def send_all(rt: runtime.Runtime, outbox_ids: list[int]) -> None:
             rest = list(outbox_ids[index:])
             delay = (_held_for(rt, outbox_id) + 1.0 if result is Delivery.THROTTLED
                      else 1.0 if result is Delivery.WAITING else RETRY_DELAYS_S[0])
-            rt.queue.enqueue_in(timedelta(seconds=delay), "cadence.jobs.send_in_order", rest,
+            rt.queue.enqueue_in(timedelta(seconds=delay), "jobs.conversation.send_in_order", rest,
                                 retry=Retry(max=len(RETRY_DELAYS_S), interval=RETRY_DELAYS_S),
                                 description=f"send messages={rest}")
             return
@@ -251,7 +251,7 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
     locked, re-read, queued in the outbox in a handful of statements), each send is claimed and
     re-checked on its own right before its Twilio call on this process's touch threads
     (:func:`touch_pool`, since Twilio's API answers in ~150 ms), and the sends Twilio accepted are
-    recorded together (:func:`cadence.delivery.record_sends`). With a model configured each touch
+    recorded together (:func:`bot.delivery.send.record_sends`). With a model configured each touch
     runs alone (:func:`cadence.touches.run_touch`), since each waits on its own personal draft.
 
     Raises:
@@ -307,7 +307,7 @@ class _Sends:
         self.errors: list[BaseException] = []
 
     def submit(self, message_ids: list[int]) -> None:
-        from cadence.delivery import hand_over
+        from bot.delivery.send import hand_over
 
         pool = touch_pool(self.rt)
         for message_id in message_ids:
@@ -358,7 +358,7 @@ class _Sends:
                      Delivery.WAITING: "queued"}.get(delivered, "done"))
 
     def _record(self) -> None:
-        from cadence.delivery import record_sends
+        from bot.delivery.send import record_sends
 
         if self.records:
             record_sends(self.rt, self.records)
@@ -416,7 +416,7 @@ def _run_touch(rt: runtime.Runtime, touch_id: int) -> str:
 def send_message(message_id: int) -> str:
     """Job: send one outbox row; a send to retry is queued again with a delay.
 
-    Returns what happened (a :class:`cadence.delivery.Delivery` value).
+    Returns what happened (a :class:`bot.delivery.send.Delivery` value).
     """
     rt = runtime.current()
     result = deliver(rt, message_id)
@@ -428,7 +428,7 @@ def send_message(message_id: int) -> str:
 
 
 def write_crm_note(lead_id: int) -> bool:
-    """Job: the model's few-line summary of the lead's conversation on its timeline (see ``cadence.notes``)."""
-    from cadence.notes import write_crm_note as write
+    """Job: the model's few-line summary of the lead's conversation on its timeline (see ``bot.reps.notes``)."""
+    from bot.reps.notes import write_crm_note as write
 
     return write(runtime.current(), lead_id)

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from bot.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
-from cadence import unrecorded
-from cadence.runtime import Runtime
-from cadence.send_rate import INLINE_WAIT_S
+from bot.delivery import unrecorded
+from bot.twilio.rate import INLINE_WAIT_S
+from bot.twilio.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
+from runtime import Runtime
 from store import consent, outbox, touches
 from store.models import Message, utcnow
 
@@ -110,7 +110,7 @@ RECORD_RETRY_S = (0.5, 2.0, None)
 def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
     """Record sends Twilio accepted (:func:`store.outbox.record_sent`, one transaction), retrying per
     ``RECORD_RETRY_S``; False when it kept failing. Never raises: Twilio has them, so they must never be
-    sent again. Records the database would not take are kept in Redis (:mod:`cadence.unrecorded`) and the
+    sent again. Records the database would not take are kept in Redis (:mod:`bot.delivery.unrecorded`) and the
     reconciler records them once it answers; the stale-claim pass settles any Redis could not keep either."""
     for attempt, pause_s in enumerate(RECORD_RETRY_S):
         try:
