@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
-from runtime import build_runtime
+from jobs.process import build_runtime
 from settings import Settings
 from web import calendly, dashboard, leads, metrics, privacy, stats
 

@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import fresh_database, percentile, save_results, wait_healthy  # noqa: E402
 from bench.common import procfile as load_procfile  # noqa: E402
-from cadence.enrollment import dispatch, enroll  # noqa: E402
-from runtime import build_runtime  # noqa: E402
+from cadence.dispatch import dispatch  # noqa: E402
+from cadence.enrollment import enroll  # noqa: E402
+from jobs.process import build_runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Lead, Message, Touch, utcnow  # noqa: E402
@@ -143,10 +144,9 @@ def main() -> int:
         with rt.sessions() as session:
             far = list(session.scalars(select(Touch.id).where(Touch.step == "day7").limit(sample)))
         mem0 = redis_used(rt)
-        from cadence.enrollment import enqueue_touch
 
         for touch_id in far:
-            enqueue_touch(rt.queue, touch_id, now + timedelta(days=7))
+            rt.jobs.touch(touch_id, now + timedelta(days=7))
         per_job = (redis_used(rt) - mem0) / len(far)
         rt.redis.flushdb()
         report["enrolment"] = {"leads": args.leads, "touches_scheduled": scheduled, "enrol_s": round(enrol_s, 1),

@@ -1,7 +1,7 @@
 """M2, M7, M8: a conversation turn in process (graph + checkpoint + commit), database growth per
 conversation, and memory over many turns.
 
-Runs the real turn code (``bot.conversation.turns.handle_inbound``) on a fresh database (SQLite, or the
+Runs the real turn code (``bot.conversation.turns.run_turn``) on a fresh database (SQLite, or the
 Postgres ``DATABASE_URL`` names; its schema is wiped) with Redis from ``REDIS_URL`` or embedded.
 Sends are left in the outbox: the turn is what is timed. Merges its figures into bench/results.json.
 Conversations are 10 turns: a greeting, four answers with one re-ask, and five messages after the outcome.
@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from sqlalchemy import insert
 
-    from bot.conversation.turns import handle_inbound
+    from bot.conversation.turns import run_turn
     from bot.sandbox import new_sid
-    from runtime import build_runtime
+    from jobs.process import build_runtime
     from settings import Settings
     from store.migrate import upgrade
     from store.models import Message, utcnow
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 direction="inbound", kind="prospect", from_address=phone, to_address="+15005550006", body=body,
                 twilio_sid=new_sid(), created_at=utcnow(), attempts=0).returning(Message.id)).scalar_one()
         started = time.perf_counter()
-        handle_inbound(rt, message_id)
+        run_turn(rt, message_id)
         return (time.perf_counter() - started) * 1000
 
     for _ in range(20):  # warm-up: imports, pools, the compiled graph

@@ -16,7 +16,6 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.twilio.payload import InboundMessage
 from bot.twilio.sender import OPTED_OUT
 from bot.twilio.signature import twilio_signed
-from jobs.conversation import enqueue_turns
 from store import consent, outbox, touches
 from store.bounds import optional_int
 from store.inbound import store_inbound
@@ -57,7 +56,7 @@ def inbound() -> Response | tuple[Response, int]:
             received_at=utcnow())
     if message_id is not None:  # None: a MessageSid already stored (Twilio retrying)
         try:
-            enqueue_turns(rt.queue, message_id, message.address)
+            rt.jobs.turns(message_id, message.address)
         except Exception:  # stored is safe: the reconciler enqueues it once Redis is back
             log.exception("could not enqueue the turn for message %s; the reconciler will", message_id)
     return empty_twiml()

@@ -1,4 +1,4 @@
-"""Enrolling a lead in the follow-up cadence, stopping it, and putting due touches in Redis.
+"""Enrolling a lead in the follow-up cadence and stopping it (putting due touches in Redis: :mod:`cadence.dispatch`).
 
 Enrolment: a lead silent mid-qualification for ``stall_after`` (found by the reconciler),
 one that ends in nurture, and one qualified but not booked. Steps count from the lead's
@@ -9,14 +9,12 @@ not_serviceable, duplicate, opted_out, stale.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from rq import Queue, Retry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cadence.clock import scaled
-from jobs.liveness import alive_jobs
 from runtime import Runtime
 from store import touches
 from store.leads import add_activity
@@ -93,68 +91,3 @@ def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int
         for lead in stalled:
             owed += enroll(session, rt, lead, why="stalled", now=now)
     return owed
-
-
-TOUCH_BATCH_MAX = 200
-"""Touches per RQ job at most: 10,000 touches due in one second are 50 jobs, shared by every worker,
-each running ``TOUCH_CONCURRENCY`` sends at a time (``jobs.conversation.run_touches``)."""
-TOUCH_BATCH_TIMEOUT_S = 1800
-"""Longest a batch job may run, seconds. Its touches share the process's touch threads with every other
-batch, so under a backlog it mostly waits its turn (each send has its own Twilio timeout)."""
-TOUCH_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
-"""Back-off between attempts of a touch job that failed (database or Redis down), seconds."""
-
-
-def enqueue_touches(queue: Queue, touch_ids: list[int], when: datetime, *, job_id: str | None = None) -> str:
-    """Put one RQ job running touches ``touch_ids`` (due at ``when``, UTC) in Redis; returns its job id.
-
-    The job carries ids only; results are not kept (Redis holds only what is due next). The
-    default id ``touches-<epoch second>-<first id>`` is the same when the reconciler enqueues
-    the same batch again, so a re-enqueue replaces rather than duplicates it.
-    """
-    job_id = job_id or f"touches-{int(when.timestamp())}-{min(touch_ids)}"
-    kwargs = dict(job_id=job_id, result_ttl=0, failure_ttl=86400, retry=TOUCH_RETRY, job_timeout=TOUCH_BATCH_TIMEOUT_S,
-                  description=f"{len(touch_ids)} touch{'es' if len(touch_ids) != 1 else ''}")
-    if when <= utcnow():
-        queue.enqueue("jobs.conversation.run_touches", list(touch_ids), **kwargs)
-    else:
-        queue.enqueue_at(when, "jobs.conversation.run_touches", list(touch_ids), **kwargs)
-    return job_id
-
-
-def enqueue_touch(queue: Queue, touch_id: int, when: datetime) -> str:
-    """Put touch ``touch_id`` alone in Redis, to run at ``when`` (UTC); returns the job id (``touch-<id>``,
-    never one of a batch's, so it cannot replace a batch that holds other touches)."""
-    return enqueue_touches(queue, [touch_id], when, job_id=f"touch-{touch_id}")
-
-
-def dispatch(rt: Runtime, touch_ids: list[int] | None = None) -> int:
-    """Enqueue owed touches due within TOUCH_HORIZON_S (and overdue ones whose job was lost), in batches
-    of up to ``TOUCH_BATCH_MAX`` per due second.
-
-    With ``touch_ids``, only those (just scheduled); without, every such touch (the
-    reconciler's sweep). Returns how many were enqueued.
-    """
-    now = utcnow()
-    until = now + timedelta(seconds=rt.settings.touch_horizon_s)
-    overdue = now - timedelta(seconds=rt.settings.reconcile_grace_s)
-    with rt.sessions.begin() as session:
-        rows = touches.to_enqueue(session, until=until, overdue_before=overdue)
-        if touch_ids is not None:
-            wanted = set(touch_ids)
-            rows = [r for r in rows if r.id in wanted]
-        lost = [r for r in rows if r.next_attempt_at < overdue]
-        if lost:  # overdue and owed: enqueue again only if Redis no longer has a live job for it
-            job_ids = {r.id: r.job_id or f"touch-{r.id}" for r in lost}
-            alive = alive_jobs(rt.redis, list(job_ids.values()), rt.settings.job_timeout_s)
-            rows = [r for r in rows if job_ids.get(r.id) not in alive]
-        batches: dict[int, list] = {}
-        for row in rows:
-            batches.setdefault(int(row.next_attempt_at.timestamp()), []).append(row)
-        for _second, group in sorted(batches.items()):
-            for start in range(0, len(group), TOUCH_BATCH_MAX):
-                chunk = group[start:start + TOUCH_BATCH_MAX]
-                ids = [r.id for r in chunk]
-                job_id = enqueue_touches(rt.queue, ids, min(r.next_attempt_at for r in chunk))
-                touches.mark_enqueued(session, touch_ids=ids, at=now, job_id=job_id)
-    return len(rows)

@@ -16,10 +16,12 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.delivery.send import Delivery, deliver
+from bot.delivery.rep_texts import notify_owner
+from bot.delivery.send import Outcome
+from bot.delivery.send import send as send_row
 from bot.delivery.senders import business_route
 from cadence.clock import quiet_until, whatsapp_window_open
-from cadence.enrollment import enqueue_touch, is_reactivation
+from cadence.enrollment import is_reactivation
 from graph.playbook import Step
 from graph.texts import placeholders_for, render
 from runtime import Runtime
@@ -50,6 +52,14 @@ class TouchRun(str, Enum):
     AWAITING_APPROVAL = "awaiting_approval"
     """A model's draft for a hot lead waits for a rep's approval (dashboard, or YES / EDIT by SMS)."""
 
+    @classmethod
+    def of_send(cls, outcome: Outcome) -> TouchRun:
+        """What a touch did, given what its send did: sent; queued again when Twilio could not take it yet
+        (not reached, asked to slow down, or an earlier message to the lead still owed); else nothing owed."""
+        if outcome is Outcome.SENT:
+            return cls.SENT
+        return cls.QUEUED if outcome in (Outcome.RETRY, Outcome.THROTTLED, Outcome.WAITING) else cls.DONE
+
 
 def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
     """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times."""
@@ -66,7 +76,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         if touch.next_attempt_at is None:
             return TouchRun.DONE
         if touch.next_attempt_at > now:
-            touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
+            touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early
             return TouchRun.NOT_DUE
         lead = touch.lead
         outcome, message_id = _prepare(session, rt, touch, lead, now, draft=draft)
@@ -78,9 +88,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         return outcome
     if message_id is None:
         return outcome
-    delivered = deliver(rt, message_id)
-    return {Delivery.SENT: TouchRun.SENT, Delivery.RETRY: TouchRun.QUEUED, Delivery.THROTTLED: TouchRun.QUEUED,
-            Delivery.WAITING: TouchRun.QUEUED}.get(delivered, TouchRun.DONE)
+    return TouchRun.of_send(send_row(rt, message_id))
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,7 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
                     or touch.next_attempt_at is None:
                 outcomes[touch.id] = TouchRun.DONE
             elif touch.next_attempt_at > now:
-                touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)  # never early
+                touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early
                 outcomes[touch.id] = TouchRun.NOT_DUE
             else:
                 owed.append(touch)
@@ -245,7 +253,7 @@ def _enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
     """A touch deferred past quiet hours: enqueued for that time when it is within TOUCH_HORIZON_S, else left
     for the reconciler (Redis holds only what is due next)."""
     if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
-        touch.job_id = enqueue_touch(rt.queue, touch.id, touch.next_attempt_at)
+        touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)
         touch.enqueued_at = now
     else:
         touch.enqueued_at = None
@@ -253,8 +261,6 @@ def _enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
 
 def _ask_approval(session: Session, rt: Runtime, lead: Lead, step: str, message_id: int, body: str) -> None:
     """Text the lead's owner the draft with how to approve it; the notification goes with the job's other sends."""
-    from bot.reps.actions import notify_owner
-
     text = (f"Draft for {lead.profile_name or 'lead'} #{lead.id} ({step}):\n{body}\n"
             f"Reply YES {lead.id} to send it, or EDIT {lead.id} <your text>.")
     notify_owner(session, rt, lead, text, key=f"draft:{message_id}")
@@ -266,7 +272,7 @@ def _send_approval_requests(rt: Runtime, message_id: int) -> None:
         ids = session.scalars(select(Message.id).where(Message.dedupe_key.like(f"rep:%:draft:{message_id}"),
                                                        Message.outbox_state == "pending")).all()
     for row in ids:
-        deliver(rt, row)
+        send_row(rt, row)
 
 
 def personal_draft(rt: Runtime, touch_id: int) -> str | None:

@@ -18,7 +18,8 @@ from datetime import timedelta
 from bot.delivery import unrecorded
 from bot.delivery.send import PROSPECT_KINDS, resolve_stale_claims
 from cadence import enrollment
-from jobs.conversation import enqueue_delivery, enqueue_turns, turns_job_id
+from cadence.dispatch import dispatch
+from jobs.enqueue import turns_job_id
 from jobs.liveness import alive_jobs
 from runtime import Runtime
 from store import outbox
@@ -42,11 +43,11 @@ def reconcile(rt: Runtime) -> dict[str, int]:
     waiting = alive_jobs(rt.redis, [turns_job_id(m) for _, m in senders], rt.settings.job_timeout_s)
     senders = [(s, m) for s, m in senders if turns_job_id(m) not in waiting]
     for sender, message_id in senders:
-        enqueue_turns(rt.queue, message_id, sender)
+        rt.jobs.turns(message_id, sender)
     for message_id in pending:
-        enqueue_delivery(rt.queue, message_id)
+        rt.jobs.send(message_id)
     stalled = enrollment.enroll_stalled(rt)
-    touches = enrollment.dispatch(rt)
+    touches = dispatch(rt)
     counts = {"conversations": len(senders), "sends": len(pending), "recorded": recorded, **stale,
               "enrolled_touches": len(stalled), "touches_enqueued": touches}
     if any(counts.values()):

@@ -29,13 +29,13 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-import runtime
 from bot.logs import configure_logging
 from graph.playbook import PlaybookError
-from jobs.conversation import stop_touch_pool
 from jobs.metrics import CountingWorker
+from jobs.process import build_runtime, install
 from jobs.reconcile import reconcile_forever
 from jobs.scheduler import schedule_forever
+from jobs.touches import stop_touch_pool
 from settings import Settings
 from store.redis import connect
 
@@ -75,11 +75,11 @@ def main() -> int:
     try:
         settings = Settings()
         configure_logging(settings.log_level)
-        rt = runtime.build_runtime(settings)
+        rt = build_runtime(settings)
     except (PlaybookError, ValidationError) as exc:
         print(f"leadline worker: cannot start: {exc}", file=sys.stderr)
         return 2
-    runtime.install(rt)
+    install(rt)
     _ = rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
     stop = threading.Event()
 

@@ -103,3 +103,8 @@ def dead_letter_count(session: Session, *, since: datetime | None = None, until:
     if until is not None:
         query = query.where(Message.created_at < until)
     return session.scalar(query) or 0
+
+
+def sender_of(session: Session, *, message_id: int) -> str | None:
+    """The Twilio address inbound message ``message_id`` came from (its conversation), or None when it is gone."""
+    return session.scalar(select(Message.from_address).where(Message.id == message_id))

@@ -296,3 +296,20 @@ def stale_claims(session: Session, *, claimed_before: datetime, limit: int = 100
     return list(session.scalars(
         select(Message).where(Message.outbox_state == "claimed", Message.claimed_at < claimed_before)
         .order_by(Message.id).limit(limit)))
+
+
+def send_after(session: Session, *, message_ids: list[int]) -> dict[int, datetime | None]:
+    """Each row's ``send_after`` (UTC, or None when it may go now), by outbox id; ids not found are left out."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.send_after).where(Message.id.in_(message_ids))).all()
+    return {row.id: row.send_after for row in rows}
+
+
+def is_held(session: Session, *, message_id: int, now: datetime) -> datetime | None:
+    """The row's ``send_after`` when it is still pending and held past ``now`` (a rep alert waiting for the call
+    window, a send waiting for its slot in the sender's rate); else None."""
+    row = session.execute(select(Message.outbox_state, Message.send_after).where(Message.id == message_id)).first()
+    if row is None or row.outbox_state != "pending" or row.send_after is None or row.send_after <= now:
+        return None
+    return row.send_after

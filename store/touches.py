@@ -113,3 +113,14 @@ def record_status_outcome(session: Session, *, twilio_sid: str, status: str, err
         .values(**values))
 
 
+
+
+def due_times(session: Session, *, touch_ids: list[int]) -> dict[int, datetime | None]:
+    """Each touch's ``next_attempt_at`` (UTC), by id; ids not found are left out."""
+    rows = session.execute(select(Touch.id, Touch.next_attempt_at).where(Touch.id.in_(touch_ids))).all()
+    return {row.id: row.next_attempt_at for row in rows}
+
+
+def message_of(session: Session, *, touch_id: int) -> int | None:
+    """The outbox row touch ``touch_id`` queued, if any."""
+    return session.scalar(select(Touch.message_id).where(Touch.id == touch_id))

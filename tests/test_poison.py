@@ -191,7 +191,7 @@ def test_a_failed_turn_applies_the_stops_behind_it_then_is_retried_or_set_aside_
     from datetime import timedelta
 
     from bot.conversation.turns import turn_failed
-    from runtime import build_runtime
+    from jobs.process import build_runtime
     from store.inbound import store_inbound
     from store.models import utcnow
 

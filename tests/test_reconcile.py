@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bot.sandbox import new_sid
+from jobs.process import build_runtime
 from jobs.reconcile import reconcile
-from runtime import build_runtime
 from store import outbox
 from store.inbound import store_inbound
 from store.models import Message, utcnow
@@ -108,7 +108,7 @@ def test_a_conversation_waiting_in_a_backlog_is_not_queued_again_but_one_redis_l
     """On a database and queue no worker serves: the message's job waits in Redis, as in a backlog."""
     from redis import Redis
 
-    from jobs.conversation import enqueue_turns, turns_job_id
+    from jobs.enqueue import turns_job_id
     from tests.conftest import fresh_database, stack_settings
     from tests.test_cadence import redis_db
 
@@ -122,7 +122,7 @@ def test_a_conversation_waiting_in_a_backlog_is_not_queued_again_but_one_redis_l
         with rt.sessions.begin() as s:
             message_id = store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
                                        profile_name=None, media=None, received_at=utcnow() - timedelta(minutes=1))
-        enqueue_turns(rt.queue, message_id, number)
+        rt.jobs.turns(message_id, number)
         assert reconcile(rt)["conversations"] == 0
         assert reconcile(rt)["conversations"] == 0
         assert rt.queue.count == 1

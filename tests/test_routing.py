@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.conversation.turns import handle_inbound
-from bot.delivery.send import Delivery, deliver
+from bot.conversation.turns import run_turn
+from bot.delivery.send import Outcome, send
 from bot.sandbox import new_sid
-from runtime import build_runtime
+from jobs.process import build_runtime
 from store.inbound import store_inbound
 from store.models import Message, utcnow
 from tests.conftest import SMS_FROM, messages_to
@@ -15,12 +15,12 @@ from tests.conftest import SMS_FROM, messages_to
 SERVICE = "MG" + "5" * 32
 
 
-def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[Delivery]:
+def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[Outcome]:
     """One inbound message through a turn, in process; the sends' results."""
     with rt.sessions.begin() as s:
         inbound = store_inbound(s, from_address=number, to_address=to, message_sid=new_sid(), body=body,
                                 profile_name=None, media=None, received_at=utcnow())
-    return [deliver(rt, i) for i in handle_inbound(rt, inbound).outbox_ids]
+    return [send(rt, i) for i in run_turn(rt, inbound).outbox_ids]
 
 
 def test_replies_go_through_the_messaging_service_when_one_is_set(settings, sandbox, phone):
@@ -74,7 +74,7 @@ def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, pho
         alerts_before = len(messages_to(sandbox, REP_PHONE))
         for body in ("hi", "2", "asap", "80203", "yes"):
             results = say(rt, number, body, to=SMS_FROM)
-        assert results[-1] is Delivery.SKIPPED  # the held alert: claimed by nobody before its time
+        assert results[-1] is Outcome.SKIPPED  # the held alert: claimed by nobody before its time
         with rt.sessions() as s:
             lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
             alert = s.scalars(select(Message).where(Message.lead_id == lead.id, Message.kind == "rep_alert")).one()

@@ -1,4 +1,4 @@
-"""A batch of touches due in the same second (``jobs.conversation.run_touches``), run in process on a database and
+"""A batch of touches due in the same second (``jobs.touches.run_touches``), run in process on a database and
 queue of its own against the sandbox: each touch goes once, a STOP that lands after the batch is decided still
 wins, a batch run again after its worker stopped sends what it had queued, and nothing goes before its time.
 """
@@ -12,11 +12,11 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-import runtime as runtimes
 from cadence.enrollment import enroll
 from cadence.touches import prepare_batch
-from jobs.conversation import run_touches
-from runtime import build_runtime
+from jobs import process as runtimes
+from jobs.process import build_runtime
+from jobs.touches import run_touches
 from store.consent import opt_out
 from store.models import Activity, Lead, Message, Touch, utcnow
 from tests.conftest import fresh_database, messages_to, stack_settings

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from bot.reps import actions as lead_actions
 from bot.reps.actions import Actor
 from graph.playbook import to_e164
-from jobs.conversation import enqueue_queued
 from store.bounds import row_id, unix_seconds
 from store.models import Lead
 
@@ -121,7 +120,7 @@ def calendly() -> tuple[Any, int]:
         else:
             queued = lead_actions.cancel_booking(session, rt, lead, by=actor, key=booking_key, detail=detail)
         status = lead.status
-    enqueue_queued(rt, outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
+    rt.jobs.after_commit(outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
     return jsonify({"event": kind, "lead_id": lead_id, "status": status}), 200
 
 

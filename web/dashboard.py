@@ -63,7 +63,6 @@ from bot.reps import actions as lead_actions
 from bot.reps.actions import ActionRefused, Actor
 from cadence.clock import next_call_opening
 from graph.texts import display
-from jobs.conversation import enqueue_queued
 from store.bounds import MAX_COUNT, MAX_DIGITS, bounded_int, parse_instant, row_id
 from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
@@ -280,7 +279,7 @@ def _act(lead_id: int, action: Callable[[Any, Any, Lead], Any], done: str) -> Re
     except ActionRefused as exc:
         flash(f"Not done: {exc}.", "error")
         return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
-    enqueue_queued(rt, outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
+    rt.jobs.after_commit(outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
     flash(done, "ok")
     return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
 

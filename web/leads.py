@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.reps.assignment import route_new_lead
 from cadence.clock import lead_timezone
 from graph.playbook import to_e164
-from jobs.conversation import enqueue_start
 from store import consent
 from store.bounds import BoundedInstant
 from store.capture import capture_lead
@@ -91,7 +90,7 @@ def capture() -> tuple[Any, int]:
     if captured.starts_conversation:
         address = f"whatsapp:{lead.phone}" if lead.channel == "whatsapp" else lead.phone
         try:
-            enqueue_start(rt.queue, lead_id=captured.lead_id, capture_id=captured.capture_id, address=address)
+            rt.jobs.first_touch(lead_id=captured.lead_id, capture_id=captured.capture_id, address=address)
         except Exception:
             log.exception("could not enqueue the first touch for lead %s", captured.lead_id)
     status = 201 if captured.starts_conversation else 200

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 
-from jobs.metrics import job_counts
+from store.job_counts import job_counts
 from store.models import Lead, Message
 from web.auth import bearer
 from web.signin import lockout_count

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.failures import is_transient
 from bot.conversation.keywords import classify, normalize
+from bot.delivery.rep_texts import notify_owner
 from bot.delivery.senders import address_for, business_route, reply_route
 from bot.logs import mask
 from bot.reps import actions as lead_actions
@@ -84,7 +85,7 @@ class LeadRef:
         return f"{self.channel}:{self.phone}"
 
 
-def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
+def run_turn(rt: Runtime, message_id: int) -> TurnResult:
     """Run the turn for inbound message ``message_id``; returns what it queued."""
     with rt.sessions.begin() as session:
         message = session.get(Message, message_id)
@@ -112,7 +113,7 @@ def handle_inbound(rt: Runtime, message_id: int) -> TurnResult:
             mark_processed(session, message_id=message_id)
             return TurnResult(outbox_ids=early)
         if lead.taken_over_by or lead.status in REP_HANDLED:  # a person has it: the bot stays silent, forwards it
-            forwarded = lead_actions.notify_owner(
+            forwarded = notify_owner(
                 session, rt, lead, f"{lead.profile_name or 'Lead'} #{lead.id}: {message.body or '(media)'}"[:1500],
                 key=f"fwd:{message_id}")
             mark_processed(session, message_id=message_id)
@@ -234,7 +235,7 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     if lead.status not in CLOSED_STATUSES:
         lead_actions.take_over(session, lead, rep=owner.name)
     why = "asks for a person" if intent == "wants_human" else "sounds upset"
-    queued += lead_actions.notify_owner(session, rt, lead, f"Lead #{lead.id} {why}; the bot has stepped back. "
+    queued += notify_owner(session, rt, lead, f"Lead #{lead.id} {why}; the bot has stepped back. "
                                         f"They wrote: {body}"[:1500], key=f"intent:{message_id}")
     return TurnResult(outbox_ids=[i for i in queued if i])
 

@@ -25,8 +25,8 @@ PROSPECT_KINDS = frozenset({"reply", "help", "touch", "first_touch"})
 """Messages that speak to the lead (rep alerts go to reps)."""
 
 
-class Delivery(str, Enum):
-    """What :func:`deliver` did with a row."""
+class Outcome(str, Enum):
+    """What :func:`send` did with a row."""
 
     SENT = "sent"
     CANCELLED = "cancelled"
@@ -41,19 +41,19 @@ class Delivery(str, Enum):
     """An earlier message to the same recipient is not sent yet; the row is pending again, to go after it."""
 
 
-def deliver(rt: Runtime, message_id: int) -> Delivery:
+def send(rt: Runtime, message_id: int) -> Outcome:
     """Send outbox row ``message_id`` at most once and record it. Never raises for Twilio's answers.
 
     Raises:
         sqlalchemy.exc.OperationalError: the database is unreachable before the send (nothing was sent).
     """
-    outcome, record = hand_over(rt, message_id)
+    outcome, record = send_unrecorded(rt, message_id)
     if record is not None:
         record_sends(rt, [record])
     return outcome
 
 
-def hand_over(rt: Runtime, message_id: int) -> tuple[Delivery, outbox.SentRecord | None]:
+def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, outbox.SentRecord | None]:
     """Claim row ``message_id``, re-check it and hand it to Twilio; the caller records a send Twilio accepted
     (:func:`record_sends`), alone or with others. Every other outcome is recorded here.
 
@@ -65,17 +65,17 @@ def hand_over(rt: Runtime, message_id: int) -> tuple[Delivery, outbox.SentRecord
     with rt.sessions.begin() as session:
         claimed = outbox.claim_for_send(session, message_id=message_id)
         if claimed is None:
-            return Delivery.SKIPPED, None
+            return Outcome.SKIPPED, None
         checks = outbox.send_checks(session, claimed)
         if checks.earlier_unsent:
             outbox.release(session, message_id=message_id, error_message=None)
-            return Delivery.WAITING, None
+            return Outcome.WAITING, None
         reason = _cancel_reason(claimed, checks)
         if reason:
             outbox.cancel(session, message_id=message_id, reason=reason)
             if claimed.kind == "touch":
                 touches.record_message_outcome(session, message_id=message_id, result="cancelled")
-            return Delivery.CANCELLED, None
+            return Outcome.CANCELLED, None
     if not claimed.from_address and not claimed.messaging_service_sid:
         return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM"), None
     wait_s = rt.send_rate.reserve(claimed.messaging_service_sid or claimed.from_address)
@@ -83,7 +83,7 @@ def hand_over(rt: Runtime, message_id: int) -> tuple[Delivery, outbox.SentRecord
         with rt.sessions.begin() as session:
             outbox.release(session, message_id=message_id, error_message=None,
                            send_after=utcnow() + timedelta(seconds=wait_s))
-        return Delivery.THROTTLED, None
+        return Outcome.THROTTLED, None
     if wait_s > 0:
         time.sleep(wait_s)
     try:
@@ -98,7 +98,7 @@ def hand_over(rt: Runtime, message_id: int) -> tuple[Delivery, outbox.SentRecord
         return _retry(rt, message_id, f"Twilio unreachable: {exc}"), None
     except SendOutcomeUnknown as exc:
         return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}"), None
-    return Delivery.SENT, outbox.SentRecord(
+    return Outcome.SENT, outbox.SentRecord(
         message_id=message_id, lead_id=claimed.lead_id, kind=claimed.kind, twilio_sid=sent.sid, status=sent.status,
         from_address=sent.from_address or claimed.from_address, sent_at=utcnow())
 
@@ -137,7 +137,7 @@ def _cancel_reason(claimed: outbox.ClaimedSend, checks: outbox.SendChecks) -> st
     return None
 
 
-def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Delivery:
+def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outcome:
     log.warning("message %s not sent: %s %s", message_id, code or "", error)
     with rt.sessions.begin() as session:
         outbox.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
@@ -146,14 +146,14 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Deliv
             phone = session.get(Message, message_id).to_address.removeprefix("whatsapp:")
             consent.opt_out(session, phone=phone, keyword=None, source="carrier",
                             text="Twilio error 21610 (recipient unsubscribed)")
-    return Delivery.FAILED
+    return Outcome.FAILED
 
 
-def _retry(rt: Runtime, message_id: int, error: str) -> Delivery:
+def _retry(rt: Runtime, message_id: int, error: str) -> Outcome:
     log.warning("message %s will be retried: %s", message_id, error)
     with rt.sessions.begin() as session:
         outbox.release(session, message_id=message_id, error_message=error)
-    return Delivery.RETRY
+    return Outcome.RETRY
 
 
 def resolve_stale_claims(rt: Runtime) -> dict[str, int]:

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.delivery.senders import address_for, business_route, reply_route
+from bot.delivery.rep_texts import notify_owner
+from bot.delivery.senders import business_route, reply_route
 from cadence import enrollment
 from runtime import Runtime
 from store import outbox
@@ -159,20 +160,6 @@ def add_note(session: Session, lead: Lead, *, text: str, by: Actor) -> None:
     if not text:
         raise ActionRefused("the note is empty")
     add_activity(session, lead_id=lead.id, kind="note", text=text[:2000], by=by.name)
-
-
-def notify_owner(session: Session, rt: Runtime, lead: Lead, text: str, *, key: str) -> list[int]:
-    """Text the lead's owner (every rep when it has none); returns the outbox ids queued."""
-    owner = rt.playbook.rep_named(lead.owner)
-    ids = []
-    for rep in [owner] if owner else rt.playbook.reps:
-        route = business_route(rt.settings, channel=rep.channel)
-        row = outbox.add_outbound(session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel),
-                                  body=text, dedupe_key=f"rep:{lead.id}:{rep.phone}:{key}"[:128],
-                                  from_address=route.from_address, messaging_service_sid=route.messaging_service_sid)
-        if row is not None:
-            ids.append(row)
-    return ids
 
 
 def _who(lead: Lead) -> str:

@@ -25,7 +25,7 @@ def check_note(text: str, allowed_urls: set[str]) -> str | None:
     return None
 
 
-def write_crm_note(rt: Runtime, lead_id: int) -> bool:
+def note_conversation(rt: Runtime, lead_id: int) -> bool:
     """Summarise the lead's conversation on its timeline; False when there is no model, a note exists, or the call failed."""
     if rt.llm is None:
         return False
