@@ -23,7 +23,8 @@ def outcome_named(playbook: Playbook, name: str) -> QualifiedOutcome | ResourceO
         KeyError: no outcome has that name.
     """
     outcomes = playbook.outcomes
-    by_name = {"qualified": outcomes.qualified, "nurture": outcomes.nurture, "disqualified": outcomes.disqualified}
+    by_name: dict[str, QualifiedOutcome | ResourceOutcome] = {
+        "qualified": outcomes.qualified, "nurture": outcomes.nurture, "disqualified": outcomes.disqualified}
     return by_name[name]
 
 

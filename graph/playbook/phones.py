@@ -10,7 +10,7 @@ _PHONE_CHARACTERS = re.compile(r"[0-9 +\-.()]+")
 """What a phone number may be written with: ASCII digits, spaces, ``+ - . ( )``."""
 
 
-def to_e164(raw: str, region: str = "US") -> str:
+def to_e164(raw: object, region: str = "US") -> str:
     """Normalise a phone number to E.164 (``+13035550142``) with phonenumbers.
 
     Only ASCII digits, spaces and ``+ - . ( )`` are allowed, checked before phonenumbers reads it: phonenumbers
@@ -18,7 +18,8 @@ def to_e164(raw: str, region: str = "US") -> str:
     ``whatsapp:``, so a number someone spelt, or an address of another channel, would reach the wrong person.
 
     Args:
-        raw: the number as written; callers may pass anything (a non-string is refused like bad text).
+        raw: the number as written; anything but a string is refused like bad text (callers pass what they
+            were sent).
         region: ISO 3166 country whose national format a number without ``+`` is read in.
 
     Raises:
