@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -10,13 +12,17 @@ from graph import nodes
 from graph.context import TurnContext
 from graph.state import ConversationState, TurnInput
 
+QualificationGraph: TypeAlias = CompiledStateGraph[ConversationState, TurnContext, TurnInput, ConversationState]
+"""The compiled conversation: state, run context, one turn's input, and the state it returns."""
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+
+def build_graph(checkpointer: BaseCheckpointSaver[str] | None = None) -> QualificationGraph:
     """Compile the conversation graph.
 
     One invocation is one turn: the prospect's message (or an empty start) in (:class:`TurnInput`), the
     turn's ``replies`` (and maybe a ``rep_alert``) out. State persists per thread in
-    ``checkpointer``; invoke with ``durability="exit"`` so a turn is saved whole or not at all.
+    ``checkpointer`` (every LangGraph saver versions channels with strings; None keeps nothing); invoke
+    with ``durability="exit"`` so a turn is saved whole or not at all.
     """
     builder = StateGraph(ConversationState, context_schema=TurnContext, input_schema=TurnInput)
 

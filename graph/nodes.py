@@ -14,13 +14,16 @@ from langgraph.runtime import Runtime
 from graph.context import TurnContext
 from graph.parsing import Parsed, in_service_area, parse_answer
 from graph.playbook import Playbook, Question
-from graph.scoring import score_lead
-from graph.state import ConversationState
+from graph.scoring import Score, score_lead
+from graph.state import ConversationState, Outcome, Phase
 from graph.texts import display, placeholders_for, render
 from graph.understanding import validated_answers
 
 MAX_REASKS_PER_QUESTION = 2
 """An answer that can't be parsed is re-asked at most this often, then recorded as unknown."""
+
+TurnRoute = Literal["greet", "answer", "follow_up"]
+_TURN_ROUTES: dict[Phase, TurnRoute] = {"new": "greet", "asking": "answer", "done": "follow_up"}
 
 
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -37,9 +40,9 @@ def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
     return update
 
 
-def route_turn(state: ConversationState) -> Literal["greet", "answer", "follow_up"]:
+def route_turn(state: ConversationState) -> TurnRoute:
     """New conversations are greeted, open ones answered, finished ones followed up."""
-    return {"new": "greet", "asking": "answer", "done": "follow_up"}[state["phase"]]
+    return _TURN_ROUTES[state["phase"]]
 
 
 def greet(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -91,7 +94,8 @@ def answer(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
         if replies:  # answered their question; ask ours again, not counted against them
             return {"replies": [*replies, ask_text], "asked": True}
         if state["attempts"] < MAX_REASKS_PER_QUESTION:
-            hint = pb.locales[language].hint if language in pb.locales and pb.locales[language].hint else parsed.hint
+            locale = pb.locale(language)
+            hint = locale.hint if locale is not None and locale.hint else parsed.hint
             return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
                     "replies": [f"{hint} {ask_text}"], "asked": True}
         answers[question.id] = None  # given up on: recorded as unknown
@@ -145,13 +149,14 @@ def decide(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
     ctx = runtime.context
     pb = ctx.playbook
     texts = _placeholders(state, ctx)
+    outcome: Outcome
     if state["disqualified"]:
-        outcome, spec = "disqualified", pb.outcomes.disqualified
-        texts["resource_url"] = spec.resource_url
-    elif state["score"]["total"] >= pb.scoring.qualify_at:
-        outcome, spec = "qualified", pb.outcomes.qualified
+        outcome = "disqualified"
+        texts["resource_url"] = pb.outcomes.disqualified.resource_url
+    elif _score(state)["total"] >= pb.scoring.qualify_at:
+        outcome = "qualified"
     else:
-        outcome, spec = "nurture", pb.outcomes.nurture
+        outcome = "nurture"
     message = pb.text(f"outcomes.{outcome}.message", state.get("language"))
     update: dict[str, Any] = {"phase": "done", "outcome": outcome,
                               "replies": [*state["replies"], render(message, **texts)]}
@@ -164,11 +169,10 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     """A message after the outcome: the booking link again, or that a rep will reach out."""
     ctx = runtime.context
     texts = _placeholders(state, ctx)
-    spec = getattr(ctx.playbook.outcomes, state["outcome"])
     if state["outcome"] == "disqualified":
-        texts["resource_url"] = spec.resource_url
+        texts["resource_url"] = ctx.playbook.outcomes.disqualified.resource_url
     understanding = state.get("understanding") or {}
-    replies = []
+    replies: list[str] = []
     if understanding.get("intent") == "question":
         replies.append(faq_reply(ctx.playbook, understanding.get("faq_id"), state.get("language"), texts))
     already = ctx.playbook.text(f"outcomes.{state['outcome']}.already_text", state.get("language"))
@@ -177,12 +181,20 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
 
 def rep_alert_text(pb: Playbook, ctx: TurnContext, state: ConversationState) -> str:
     """The rep's notification: HOT marker, grade, score, contact, answers and the score's parts."""
-    s = state["score"]
+    s = _score(state)
     hot = "HOT lead" if s["total"] >= pb.scoring.hot_at else "Qualified lead"
     answers = " · ".join(f"{q.id}: {display(state['answers'].get(q.id)) or 'unknown'}" for q in pb.questions)
     return (f"{hot} ({s['grade']}, {s['total']}/100): {ctx.name or 'no name given'}, {ctx.phone}\n"
             f"{answers}\n"
             f"Fit {s['fit']} + intent {s['intent']} + engagement {s['engagement']}. Booking link sent.")
+
+
+def _score(state: ConversationState) -> Score:
+    """The lead's score; the graph always runs ``score`` before the nodes that read it."""
+    score = state.get("score")
+    if score is None:
+        raise LookupError("the conversation has no score yet: the score node must run first")
+    return score
 
 
 def _ask(pb: Playbook, question: Question, state: ConversationState, ctx: TurnContext) -> str:

@@ -12,8 +12,12 @@ from graph.playbook import Playbook, Points, Question
 
 
 class ScoreItem(TypedDict):
+    """One answer's contribution to a part of the score."""
+
     question: str
+    """The question id (``*`` for engagement, which no single answer earns)."""
     answer: Any
+    """The recorded answer, as parsed (for engagement, a note such as ``"1 re-asks"``)."""
     points: int
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from graph.scoring import Score
+
 Phase = Literal["new", "asking", "done"]
 Outcome = Literal["qualified", "nurture", "disqualified"]
 
@@ -48,7 +50,8 @@ class ConversationState(TypedDict, total=False):
     """Question id → parsed value; None records an answer given up on as unknown."""
     disqualified: bool
     """The prospect is outside the service area."""
-    score: dict[str, Any] | None
+    score: Score | None
+    """Set by the ``score`` node once the questions are done (or the lead is out of the area)."""
     outcome: Outcome | None
     replies: list[str]
     """Texts to send the prospect for this turn, in order (overwritten each turn)."""

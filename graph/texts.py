@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from graph.playbook import Playbook
 
 
-class _Blank(dict):
+class _Blank(dict[str, str]):
     """Unknown placeholders render as an empty string instead of raising (the playbook was validated)."""
 
     def __missing__(self, key: str) -> str:
