@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from graph.playbook import Playbook
-from graph.understanding import clean, extraction_schema, system_prompt
+from graph.prompts import extraction
+from graph.understanding import clean, extraction_schema
 from settings import Settings
 from store.models import LlmCall
 
@@ -46,7 +47,7 @@ class LanguageModel:
 
     def understand(self, text: str, *, pending: str | None, lead_id: int | None) -> dict[str, Any] | None:
         """A proposal for ``text`` (``graph.understanding.clean``), or None when the call failed."""
-        messages = [SystemMessage(system_prompt(self.playbook, pending)), HumanMessage(text[:2000])]
+        messages = [SystemMessage(extraction(self.playbook, pending)), HumanMessage(text[:2000])]
         result = self._call("extract", lead_id, lambda: self._extract.invoke(messages))
         if result is None:
             return None

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.conversation.turns import TurnResult, opt_outs_first, run_turn, start_conversation, turn_failed
+from bot.conversation.compliance import opt_outs_first
+from bot.conversation.dead_letters import turn_failed
+from bot.conversation.first_touch import start_conversation
+from bot.conversation.thread import TurnResult
+from bot.conversation.turns import run_turn
 from bot.reps.notes import note_conversation
 from cadence.clock import scaled
 from cadence.dispatch import dispatch
@@ -21,7 +25,7 @@ def process_conversation(message_id: int | str) -> int:
     sending replies as it goes. (A job queued by an earlier release may carry the sender's address instead.)
 
     A turn that fails is dead-lettered and skipped unless a dependency is away and attempts are left
-    (:func:`bot.conversation.turns.turn_failed`); then this job raises and RQ retries it. Either way the
+    (:func:`bot.conversation.dead_letters.turn_failed`); then this job raises and RQ retries it. Either way the
     sender's STOPs behind the failing message are applied first.
 
     Returns the number of turns run.

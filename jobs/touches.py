@@ -11,7 +11,8 @@ from datetime import timedelta
 from queue import Empty, SimpleQueue
 
 from bot.delivery.send import record_sends, send_unrecorded
-from cadence.touches import EARLY_WAIT, TouchRun, prepare_batch, run_touch
+from cadence.batch import prepare_batch
+from cadence.touches import EARLY_WAIT, TouchRun, run_touch
 from jobs.process import current
 from jobs.sends import requeue
 from runtime import Runtime
@@ -47,7 +48,7 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
     """Job: run a batch of touches due in the same second; returns counts per :class:`cadence.touches.TouchRun`
     value (``not_started`` for sends dropped by a stopping worker, ``error`` for those that raised).
 
-    The batch is decided in one transaction per due instant (:func:`cadence.touches.prepare_batch`:
+    The batch is decided in one transaction per due instant (:func:`cadence.batch.prepare_batch`:
     locked, re-read, queued in the outbox in a handful of statements), each send is claimed and
     re-checked on its own right before its Twilio call on this process's touch threads
     (:func:`touch_pool`, since Twilio's API answers in ~150 ms), and the sends Twilio accepted are

@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 import threading
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,44 +83,21 @@ def main() -> int:
     install(rt)
     _ = rt.graph  # open the checkpointer now: a bad DATABASE_URL should stop start-up, not the first job
     stop = threading.Event()
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        if stop.is_set():  # a second signal: stop now (jobs in flight are settled by the reconciler)
-            log.warning("second %s: exiting without waiting for running jobs", signal.Signals(signum).name)
-            raise SystemExit(1)
-        log.info("%s: finishing running jobs, then exiting", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
-    def blocking_redis() -> Any:
-        # A job thread blocks on BLPOP; redis-py's default 5 s socket_timeout would break that read, so each
-        # thread has a connection of its own with no timeout set, and RQ gives it one longer than its wait.
-        return connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
-
-    def new_job_thread() -> tuple[JobThread, threading.Thread]:
-        conn = blocking_redis()
-        worker = JobThread([Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)],
-                           connection=conn, serializer=JSONSerializer)
-        thread = threading.Thread(target=worker.work, kwargs={"logging_level": settings.log_level.upper()},
-                                  name=f"job-{worker.name[:8]}", daemon=True)
-        thread.start()
-        return worker, thread
-
+    _stop_on_signals(stop)
+    blocking_redis = partial(connect, settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
     helpers = [threading.Thread(target=reconcile_forever, args=(rt, stop), name="reconciler", daemon=True),
                threading.Thread(target=schedule_forever, args=(blocking_redis, settings.queue_name, stop),
                                 name="scheduler", daemon=True)]
     for helper in helpers:
         helper.start()
-    pool = [new_job_thread() for _ in range(settings.worker_threads)]
+    pool = [_job_thread(settings) for _ in range(settings.worker_threads)]
     log.info("worker started: %d job threads on queue %s", len(pool), settings.queue_name)
     try:
         while not stop.wait(1.0):
             for i, (worker, thread) in enumerate(pool):
                 if not thread.is_alive():  # RQ leaves work() on a Redis timeout or an unexpected error
                     log.warning("job thread %s stopped; starting another", worker.name)
-                    pool[i] = new_job_thread()
+                    pool[i] = _job_thread(settings)
         for worker, _ in pool:
             worker.stop_soon()
         stop_touch_pool()  # a batch job waits only for its touches already running, not a whole backlog
@@ -131,6 +109,34 @@ def main() -> int:
         rt.close()
     log.info("worker stopped")
     return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop`` (running jobs finish); a second signal exits at once (the jobs then in flight
+    are settled by the reconciler)."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting without waiting for running jobs", signal.Signals(signum).name)
+            raise SystemExit(1)
+        log.info("%s: finishing running jobs, then exiting", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _job_thread(settings: Settings) -> tuple[JobThread, threading.Thread]:
+    """One RQ worker on a thread of its own, started. It blocks on BLPOP; redis-py's default 5 s socket_timeout
+    would break that read, so each has a connection of its own with no timeout, and RQ gives it one longer than
+    its wait."""
+    conn = connect(settings.redis_url, settings.embedded_redis_path, socket_timeout=None)
+    worker = JobThread([Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)],
+                       connection=conn, serializer=JSONSerializer)
+    thread = threading.Thread(target=worker.work, kwargs={"logging_level": settings.log_level.upper()},
+                              name=f"job-{worker.name[:8]}", daemon=True)
+    thread.start()
+    return worker, thread
 
 
 if __name__ == "__main__":

@@ -131,3 +131,24 @@ def mark_processed(session: Session, *, message_id: int) -> None:
 def leads_for_number(session: Session, *, phone: str) -> list[Lead]:
     """Every lead (any channel) with this E.164 number."""
     return list(session.scalars(select(Lead).where(Lead.phone == phone)))
+
+
+def conversation(session: Session, *, lead_id: int, kinds: tuple[str, ...], last: int | None = None) -> list[tuple[str, str]]:
+    """The lead's messages of ``kinds`` as ``(direction, body)``, oldest first; only the ``last`` ones when given.
+    Messages without text are left out."""
+    query = select(Message.direction, Message.body).where(Message.lead_id == lead_id, Message.kind.in_(kinds))
+    if last is not None:
+        rows = list(session.execute(query.order_by(Message.id.desc()).limit(last)))[::-1]
+    else:
+        rows = list(session.execute(query.order_by(Message.id)))
+    return [(row.direction, row.body) for row in rows if row.body]
+
+
+def has_activity(session: Session, *, lead_id: int, kind: str) -> bool:
+    """Whether the lead's timeline has an entry of ``kind`` (e.g. ``crm_note``)."""
+    return session.scalar(select(Activity.id).where(Activity.lead_id == lead_id, Activity.kind == kind).limit(1)) is not None
+
+
+def leads_by_id(session: Session, *, lead_ids: set[int]) -> dict[int, Lead]:
+    """The leads ``lead_ids``, by id (ids not found are left out)."""
+    return {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))}

@@ -313,3 +313,10 @@ def is_held(session: Session, *, message_id: int, now: datetime) -> datetime | N
     if row is None or row.outbox_state != "pending" or row.send_after is None or row.send_after <= now:
         return None
     return row.send_after
+
+
+def pending_among(session: Session, *, message_ids: list[int]) -> list[int]:
+    """Those of ``message_ids`` still pending (queued, not yet claimed for a send)."""
+    if not message_ids:
+        return []
+    return list(session.scalars(select(Message.id).where(Message.id.in_(message_ids), Message.outbox_state == "pending")))

@@ -35,3 +35,10 @@ def unsuppress(session: Session, *, address: str) -> bool:
     """Lift an opt-out (START/UNSTOP/YES); True when there was one."""
     result = session.execute(delete(Suppression).where(Suppression.phone_hash == phone_hash(address)))
     return bool(result.rowcount)
+
+
+def suppressed_hashes(session: Session, *, hashes: set[str]) -> set[str]:
+    """Those of the phone hashes ``hashes`` (:func:`phone_hash`) that are on the opt-out list."""
+    if not hashes:
+        return set()
+    return set(session.scalars(select(Suppression.phone_hash).where(Suppression.phone_hash.in_(hashes))))

@@ -124,3 +124,8 @@ def due_times(session: Session, *, touch_ids: list[int]) -> dict[int, datetime |
 def message_of(session: Session, *, touch_id: int) -> int | None:
     """The outbox row touch ``touch_id`` queued, if any."""
     return session.scalar(select(Touch.message_id).where(Touch.id == touch_id))
+
+
+def lock_batch(session: Session, *, touch_ids: list[int]) -> list[Touch]:
+    """Touches ``touch_ids`` locked for this transaction (``FOR UPDATE`` on Postgres), in id order."""
+    return list(session.scalars(select(Touch).where(Touch.id.in_(touch_ids)).order_by(Touch.id).with_for_update(of=Touch)))

@@ -190,7 +190,7 @@ def test_a_failed_turn_applies_the_stops_behind_it_then_is_retried_or_set_aside_
     failure dead-letters the message. The messages are stored an hour ahead so no running reconciler takes them."""
     from datetime import timedelta
 
-    from bot.conversation.turns import turn_failed
+    from bot.conversation.dead_letters import turn_failed
     from jobs.process import build_runtime
     from store.inbound import store_inbound
     from store.models import utcnow

@@ -12,8 +12,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from cadence.batch import prepare_batch
 from cadence.enrollment import enroll
-from cadence.touches import prepare_batch
 from jobs import process as runtimes
 from jobs.process import build_runtime
 from jobs.touches import run_touches

@@ -3,7 +3,7 @@
 A turn that fails because the database, Redis, Twilio or the model is unavailable will likely pass
 later, so it is retried (RQ's back-off). Any other failure (a bug, or input the code cannot take) fails
 the same way on every attempt, so retrying it only makes the sender's later messages, STOP included,
-wait behind it: such a message is dead-lettered at once (:mod:`bot.conversation.turns`).
+wait behind it: such a message is dead-lettered at once (:mod:`bot.conversation.dead_letters`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.delivery.rep_texts import notify_owner
@@ -19,6 +18,7 @@ from bot.delivery.senders import business_route, reply_route
 from cadence import enrollment
 from runtime import Runtime
 from store import outbox
+from store.drafts import pending_draft  # noqa: F401  (re-exported: the dashboard and SMS commands find drafts here)
 from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
 from store.models import LOST_REASONS, Lead, Message, utcnow
 from store.suppression import is_suppressed
@@ -165,17 +165,6 @@ def add_note(session: Session, lead: Lead, *, text: str, by: Actor) -> None:
 def _who(lead: Lead) -> str:
     name = lead.profile_name or "a lead"
     return f"{name} {lead.phone}"
-
-
-def pending_draft(session: Session, *, lead_id: int | None = None, owner: str | None = None) -> Message | None:
-    """The newest draft awaiting approval: of lead ``lead_id``, or of any lead ``owner`` owns."""
-    query = select(Message).join(Lead, Lead.id == Message.lead_id).where(
-        Message.outbox_state == outbox.AWAITING_APPROVAL)
-    if lead_id is not None:
-        query = query.where(Message.lead_id == lead_id)
-    if owner is not None:
-        query = query.where(Lead.owner == owner)
-    return session.scalars(query.order_by(Message.id.desc()).limit(1)).first()
 
 
 def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, text: str | None = None) -> Queued:

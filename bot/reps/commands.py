@@ -15,6 +15,7 @@ from graph.playbook import Rep
 from runtime import Runtime
 from store import outbox
 from store.bounds import row_id
+from store.drafts import pending_draft
 from store.models import LOST_REASONS, Lead, Message
 
 COMMAND = re.compile(r"^\s*(claim|booked|lost)\s+#?([0-9]+)\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
@@ -88,7 +89,7 @@ def _approve(session: Session, rt: Runtime, rep: Rep, verb: str, lead_id: str | 
         return USAGE, lead_actions.Queued()
     if lead_id and _lead_id(lead_id) is None:
         return f"No lead #{lead_id[:12]}. {USAGE}", lead_actions.Queued()
-    draft = lead_actions.pending_draft(session, lead_id=_lead_id(lead_id) if lead_id else None,
+    draft = pending_draft(session, lead_id=_lead_id(lead_id) if lead_id else None,
                                        owner=None if lead_id else rep.name)
     if draft is None:
         where = f" for lead #{lead_id}" if lead_id else ""

@@ -6,12 +6,11 @@ call writes nothing and logs why. The note is for reps only and never sent.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
+from graph import prompts
 from graph.drafts import playbook_urls, urls_in
 from runtime import Runtime
-from store.leads import add_activity
-from store.models import Activity, Lead, Message
+from store.leads import add_activity, conversation, has_activity
+from store.models import Lead
 
 MAX_NOTE_CHARS = 600
 
@@ -30,26 +29,21 @@ def note_conversation(rt: Runtime, lead_id: int) -> bool:
     if rt.llm is None:
         return False
     with rt.sessions() as session:
-        if session.scalar(select(Activity.id).where(Activity.lead_id == lead_id, Activity.kind == "crm_note")):
+        if has_activity(session, lead_id=lead_id, kind="crm_note"):
             return False
         lead = session.get(Lead, lead_id)
         if lead is None:
             return False
-        rows = session.scalars(select(Message).where(Message.lead_id == lead_id, Message.kind.in_(
-            ("prospect", "reply", "first_touch", "touch", "rep_reply"))).order_by(Message.id)).all()
-        transcript = "\n".join(f"{'Prospect' if m.direction == 'inbound' else 'Us'}: {m.body}" for m in rows if m.body)
-        facts = (f"Status: {lead.status}. Grade {lead.grade}, score {lead.score_total}. Answers: "
-                 + ", ".join(f"{k}={v}" for k, v in (lead.answers or {}).items()))
+        material = prompts.crm_note_material(
+            status=lead.status, grade=lead.grade, score=lead.score_total, answers=lead.answers or {},
+            conversation=conversation(session, lead_id=lead_id,
+                                      kinds=("prospect", "reply", "first_touch", "touch", "rep_reply")))
     allowed = playbook_urls(rt.playbook)
-    note = rt.llm.write(
-        "summary", "Write a CRM note for a sales rep: 2 to 4 short lines on what the prospect needs, how urgent "
-        "it is, anything they said that matters for the call, and the outcome. Plain text, no greeting.",
-        f"{facts}\nConversation:\n{transcript[-5000:]}", lead_id=lead_id,
-        check=lambda text: check_note(text, allowed))
+    note = rt.llm.write("summary", prompts.CRM_NOTE, material, lead_id=lead_id, check=lambda text: check_note(text, allowed))
     if note is None:
         return False
     with rt.sessions.begin() as session:
-        if session.scalar(select(Activity.id).where(Activity.lead_id == lead_id, Activity.kind == "crm_note")):
+        if has_activity(session, lead_id=lead_id, kind="crm_note"):
             return False
         add_activity(session, lead_id=lead_id, kind="crm_note", text=note)
     return True

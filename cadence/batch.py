@@ -1,0 +1,91 @@
+"""A batch of touches due in the same second, decided in one transaction of a handful of statements: locked,
+re-read with their leads and the opt-out list, and each stopped, skipped, deferred or queued (the same rules as
+:func:`cadence.touches.run_touch`, without model drafts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.delivery.senders import business_route
+from cadence.touches import PlannedSend, TouchRun, decide, enqueue_deferred, record_queued
+from runtime import Runtime
+from store import outbox
+from store.leads import leads_by_id
+from store.models import Lead, Message, Touch
+from store.suppression import phone_hash, suppressed_hashes
+from store.touches import lock_batch
+
+
+def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dict[int, TouchRun], list[int]]:
+    """Decide a batch of touches due by ``now`` (UTC) in one transaction of a handful of statements, and queue
+    their sends; returns each decided touch's outcome and the outbox ids to hand to Twilio now.
+
+    The same rules as :func:`run_touch` (no model drafts: a batch is for the playbook's own texts): the
+    touches are locked, re-read with their leads and the opt-out list, and each is stopped, skipped,
+    deferred to the end of the lead's quiet hours, or queued. A touch not due yet is enqueued again
+    for its time (never early). A touch whose send was queued by an earlier run of the batch that
+    never sent it (the worker stopped) has that row returned again; the outbox claim keeps it to one send.
+    """
+    outcomes: dict[int, TouchRun] = {}
+    sends: list[int] = []
+    with rt.sessions.begin() as session:
+        batch = lock_batch(session, touch_ids=touch_ids)
+        leads = leads_by_id(session, lead_ids={t.lead_id for t in batch})
+        owed = _owed(session, rt, batch, now, outcomes, sends)
+        suppressed = suppressed_hashes(session, hashes={phone_hash(leads[t.lead_id].address) for t in owed})
+        taken = outbox.queued_keys(session, [f"touch:{t.id}" for t in owed])
+        queued: list[tuple[Touch, Lead, PlannedSend, Message | None]] = []
+        for touch in owed:
+            lead = leads[touch.lead_id]
+            decided = decide(session, rt, touch, lead, now, suppressed=phone_hash(lead.address) in suppressed)
+            if isinstance(decided, TouchRun):
+                outcomes[touch.id] = decided
+                if decided is TouchRun.DEFERRED:
+                    enqueue_deferred(rt, touch, now)
+                continue
+            row = None if f"touch:{touch.id}" in taken else _new_row(rt, touch, lead, decided)
+            if row is not None:
+                session.add(row)
+            queued.append((touch, lead, decided, row))
+        session.flush()  # the new outbox rows, inserted together, get their ids
+        for touch, lead, decided, row in queued:
+            outcome, message_id = record_queued(session, rt, touch, lead, decided, row.id if row else None, now)
+            outcomes[touch.id] = outcome
+            if outcome is TouchRun.SENT and message_id is not None:
+                sends.append(message_id)
+    return outcomes, sends
+
+
+def _owed(session: Session, rt: Runtime, batch: list[Touch], now: datetime, outcomes: dict[int, TouchRun],
+          sends: list[int]) -> list[Touch]:
+    """The batch's touches still owed and due. Sends an earlier run queued but never sent go to ``sends``; touches
+    done, or not due yet (enqueued again for their time, never early), go to ``outcomes``."""
+    unsent = {t.message_id: t.id for t in batch if t.message_id is not None and t.result is None}
+    for message_id in outbox.pending_among(session, message_ids=list(unsent)):
+        sends.append(message_id)
+        outcomes[unsent[message_id]] = TouchRun.SENT
+    owed = []
+    for touch in batch:
+        if touch.id in outcomes:
+            continue
+        if touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None \
+                or touch.next_attempt_at is None:
+            outcomes[touch.id] = TouchRun.DONE
+        elif touch.next_attempt_at > now:
+            touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early
+            outcomes[touch.id] = TouchRun.NOT_DUE
+        else:
+            owed.append(touch)
+    return owed
+
+
+def _new_row(rt: Runtime, touch: Touch, lead: Lead, send: PlannedSend) -> Message:
+    """The touch's outbox row, to be inserted with the batch's others."""
+    route = business_route(rt.settings, channel=lead.channel)
+    return outbox.new_outbound(
+        lead_id=lead.id, kind="touch", to_address=lead.address, body=send.body, dedupe_key=f"touch:{touch.id}",
+        from_address=route.from_address, messaging_service_sid=route.messaging_service_sid,
+        content_sid=send.content_sid, content_variables=send.variables,
+        state=outbox.AWAITING_APPROVAL if send.awaiting else "pending")
