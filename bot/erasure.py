@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from runtime import Runtime
+from store.addresses import channel_of, every_address
 from store.erasure import erase_number
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def erase(rt: Runtime, phone: str) -> dict[str, Any]:
     """
     with rt.sessions.begin() as session:
         erased = erase_number(session, phone=phone)
-    threads = [f"sms:{phone}", f"whatsapp:{phone}"]
+    threads = [f"{channel_of(a)}:{phone}" for a in every_address(phone)]  # LeadRef.thread_id
     saver = rt.graph.checkpointer
     for thread in threads:
         saver.delete_thread(thread)

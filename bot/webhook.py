@@ -17,6 +17,7 @@ from bot.twilio.payload import InboundMessage
 from bot.twilio.sender import OPTED_OUT
 from bot.twilio.signature import twilio_signed
 from store import consent, outbox, touches
+from store.addresses import phone_of
 from store.bounds import optional_int
 from store.inbound import store_inbound
 from store.models import utcnow
@@ -75,6 +76,6 @@ def status() -> tuple[str, int]:
         outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
         touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
         if code in SUPPRESSING_ERRORS and (to := outbox.recipient(session, twilio_sid=sid)) is not None:
-            consent.opt_out(session, phone=to.removeprefix("whatsapp:"), keyword=None, source="carrier",
+            consent.opt_out(session, phone=phone_of(to), keyword=None, source="carrier",
                             text=f"Twilio error {code} on a status callback")
     return "", 204

@@ -15,7 +15,7 @@ from store import outbox
 from store.leads import leads_by_id
 from store.models import Lead, Message, Touch
 from store.suppression import phone_hash, suppressed_hashes
-from store.touches import lock_batch
+from store.touches import is_owed, lock_batch
 
 
 def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dict[int, TouchRun], list[int]]:
@@ -70,8 +70,7 @@ def _owed(session: Session, rt: Runtime, batch: list[Touch], now: datetime, outc
     for touch in batch:
         if touch.id in outcomes:
             continue
-        if touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None \
-                or touch.next_attempt_at is None:
+        if not is_owed(touch) or touch.next_attempt_at is None:
             outcomes[touch.id] = TouchRun.DONE
         elif touch.next_attempt_at > now:
             touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early

@@ -15,6 +15,7 @@ from runtime import Runtime
 from store.drafts import unsent_approval_requests
 from store.leads import conversation
 from store.models import Lead, Touch, utcnow
+from store.touches import is_owed
 
 
 def ask_approval(session: Session, rt: Runtime, lead: Lead, step: str, message_id: int, body: str) -> None:
@@ -38,7 +39,7 @@ def personal_draft(rt: Runtime, touch_id: int) -> str | None:
     pb = rt.playbook
     with rt.sessions() as session:
         touch = session.get(Touch, touch_id)
-        if touch is None or touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None:
+        if touch is None or not is_owed(touch):
             return None
         lead = touch.lead
         try:

@@ -29,6 +29,7 @@ from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, set_status
 from store.models import Lead, Touch, utcnow
 from store.suppression import is_suppressed
+from store.touches import is_owed
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
     now = utcnow()
     with rt.sessions.begin() as session:
         touch = session.get(Touch, touch_id, with_for_update=True)
-        if touch is None or touch.result not in (None, "skipped_quiet_hours") or touch.message_id is not None:
+        if touch is None or not is_owed(touch):
             return TouchRun.DONE
         if touch.next_attempt_at is None:
             return TouchRun.DONE

@@ -20,6 +20,7 @@ from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegi
 
 from jobs.liveness import alive_jobs
 from store import outbox
+from store.addresses import every_address
 from store.models import utcnow
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class RQJobs:
         Jobs carry ids, so each job's first argument is matched against the ids of its kind; a batch of
         touches goes only when every touch in it was the number's (the others' ids stay).
         """
-        ids = {"message": set(message_ids) | {phone, f"whatsapp:{phone}"}, "lead": set(lead_ids),
+        ids = {"message": set(message_ids) | set(every_address(phone)), "lead": set(lead_ids),
                "touch": set(touch_ids)}
         queue = self.queue
         candidates = set(queue.get_job_ids())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from store.addresses import every_address
 from store.leads import leads_for_number, set_status, status_before_opt_out
 from store.models import ConsentRecord
 from store.outbox import cancel_pending
@@ -35,7 +36,7 @@ def opt_out(session: Session, *, phone: str, keyword: str | None, source: str = 
     """
     record(session, phone=phone, channel="any", event="revoked", source=source, text=text or keyword or "")
     suppress(session, address=phone, keyword=keyword)
-    cancelled = cancel_pending(session, to_addresses=[phone, f"whatsapp:{phone}"], reason="opted_out")
+    cancelled = cancel_pending(session, to_addresses=every_address(phone), reason="opted_out")
     for lead in leads_for_number(session, phone=phone):
         set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
         if cancel_owed(session, lead_id=lead.id) or lead.enrolled_at is not None:

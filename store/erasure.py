@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from store.addresses import every_address
 from store.models import Activity, CaptureEvent, ConsentRecord, Lead, LlmCall, Message, Touch
 
 
@@ -28,7 +29,7 @@ class Erased:
 def erase_number(session: Session, *, phone: str) -> Erased:
     """Delete the number's leads and everything of theirs, its messages (either direction, any channel,
     attached to a lead or not), consent records and model-call records. ``phone`` is E.164."""
-    addresses = [phone, f"whatsapp:{phone}"]
+    addresses = every_address(phone)
     lead_ids = list(session.scalars(select(Lead.id).where(Lead.phone == phone)))
     touch_ids = list(session.scalars(select(Touch.id).where(Touch.lead_id.in_(lead_ids)))) if lead_ids else []
     message_ids = list(session.scalars(select(Message.id).where(or_(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from store.addresses import channel_of, phone_of
 from store.models import LEAD_STATUSES, Activity, CaptureEvent, Lead, Message, utcnow
 
 CLOSED_STATUSES = ("disqualified", "booked", "won", "lost", "opted_out")
@@ -98,8 +99,7 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     RQ serialises per sender, so one sender's lead is never created twice; the unique
     (channel, phone) key backs that up.
     """
-    channel = "whatsapp" if message.from_address.startswith("whatsapp:") else "sms"
-    phone = message.from_address.removeprefix("whatsapp:")
+    channel, phone = channel_of(message.from_address), phone_of(message.from_address)
     lead = lead_for_address(session, channel=channel, phone=phone)
     if lead is None:
         lead = Lead(channel=channel, phone=phone, profile_name=message.sender_name, source=f"inbound_{channel}",

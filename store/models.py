@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from store.addresses import address_for
+
 LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "won", "lost", "dormant", "opted_out")
 """Every lead is in exactly one of these (the seeds' lead stages, plus opted_out)."""
 
@@ -142,7 +144,7 @@ class Lead(Base):
     @property
     def address(self) -> str:
         """The lead's Twilio address: ``whatsapp:+1…`` on WhatsApp, the E.164 number on SMS."""
-        return f"whatsapp:{self.phone}" if self.channel == "whatsapp" else self.phone
+        return address_for(self.phone, self.channel)
 
 
 class Message(Base):

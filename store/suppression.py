@@ -10,12 +10,13 @@ import hashlib
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from store.addresses import phone_of
 from store.models import Suppression
 
 
 def phone_hash(address: str) -> str:
     """SHA-256 hex of the E.164 number behind a Twilio address (``whatsapp:`` prefix ignored)."""
-    return hashlib.sha256(address.removeprefix("whatsapp:").encode()).hexdigest()
+    return hashlib.sha256(phone_of(address).encode()).hexdigest()
 
 
 def is_suppressed(session: Session, *, address: str) -> bool:

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from store.models import Message, Touch
 
+OPEN_RESULTS = (None, "skipped_quiet_hours")
+"""A touch's ``result`` while it is still owed: never tried, or deferred past the lead's quiet hours."""
 OWED = or_(Touch.result.is_(None), Touch.result == "skipped_quiet_hours")
+""":data:`OPEN_RESULTS` as a SQL condition."""
+
+
+def is_owed(touch: Touch) -> bool:
+    """Whether ``touch`` is still owed and not yet in flight (no outbox message queued for it)."""
+    return touch.result in OPEN_RESULTS and touch.message_id is None
 
 
 def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]], now: datetime) -> list[int]:

@@ -59,8 +59,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
+from bot.errors import ActionRefused
 from bot.reps import actions as lead_actions
-from bot.reps.actions import ActionRefused, Actor
+from bot.reps.actions import Actor
 from cadence.clock import next_call_opening
 from graph.texts import display
 from store.bounds import MAX_COUNT, MAX_DIGITS, bounded_int, parse_instant, row_id

@@ -20,6 +20,7 @@ from bot.reps.assignment import route_new_lead
 from cadence.clock import lead_timezone
 from graph.playbook import to_e164
 from store import consent
+from store.addresses import address_for
 from store.bounds import BoundedInstant
 from store.capture import capture_lead
 from store.models import Lead, utcnow
@@ -88,7 +89,7 @@ def capture() -> tuple[Any, int]:
                            text=lead.consent_text or f"(no consent text sent with the {lead.source} capture)",
                            lead_id=captured.lead_id)
     if captured.starts_conversation:
-        address = f"whatsapp:{lead.phone}" if lead.channel == "whatsapp" else lead.phone
+        address = address_for(lead.phone, lead.channel)
         try:
             rt.jobs.first_touch(lead_id=captured.lead_id, capture_id=captured.capture_id, address=address)
         except Exception:

@@ -7,10 +7,11 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from bot.delivery.senders import address_for, business_route
+from bot.delivery.senders import business_route
 from cadence.clock import next_call_opening
 from runtime import Runtime
 from store import outbox
+from store.addresses import address_for
 from store.models import Lead, utcnow
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from bot.conversation.replies import reply_to
 from graph.texts import render
 from runtime import Runtime
 from store import consent
+from store.addresses import channel_of, phone_of
 from store.inbound import pending_after
 from store.leads import add_activity, lead_for_address, mark_processed, set_status
 from store.models import Lead, Message
@@ -29,8 +30,7 @@ def opt_outs_first(rt: Runtime, sender: str, *, after: int) -> int:
     written, so nothing about the message can make this fail. Each STOP is marked processed;
     every other message keeps its place in the conversation. Returns how many were applied.
     """
-    phone = sender.removeprefix("whatsapp:")
-    channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    phone, channel = phone_of(sender), channel_of(sender)
     applied = 0
     with rt.sessions.begin() as session:
         for message in pending_after(session, from_address=sender, after_id=after):

@@ -39,6 +39,7 @@ from graph.playbook import Playbook, Rep
 from graph.understanding import ACTION_INTENTS
 from runtime import Runtime
 from store import consent, outbox
+from store.addresses import channel_of, phone_of
 from store.leads import attach_to_lead, mark_processed, set_status
 from store.models import CaptureEvent, Lead, Message
 
@@ -120,10 +121,8 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
 
 def _rep_sender(rt: Runtime, message: Message) -> Rep | None:
     """The rep who sent ``message`` from their rep phone and channel, or None for a prospect."""
-    phone = message.from_address.removeprefix("whatsapp:")
-    rep = rt.playbook.rep_for_phone(phone)
-    channel = "whatsapp" if message.from_address.startswith("whatsapp:") else "sms"
-    return rep if rep is not None and rep.channel == channel else None
+    rep = rt.playbook.rep_for_phone(phone_of(message.from_address))
+    return rep if rep is not None and rep.channel == channel_of(message.from_address) else None
 
 
 def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.delivery.senders import address_for, business_route
+from bot.delivery.senders import business_route
 from runtime import Runtime
 from store import outbox
+from store.addresses import address_for
 from store.models import Lead
 
 

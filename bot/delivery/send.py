@@ -13,10 +13,12 @@ from enum import Enum
 from typing import Any
 
 from bot.delivery import unrecorded
+from bot.errors import SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from bot.twilio.rate import INLINE_WAIT_S
-from bot.twilio.sender import OPTED_OUT, SendOutcomeUnknown, SendRefused, TwilioUnreachable
+from bot.twilio.sender import OPTED_OUT
 from runtime import Runtime
 from store import consent, outbox, touches
+from store.addresses import phone_of
 from store.models import Message, utcnow
 
 log = logging.getLogger(__name__)
@@ -143,7 +145,7 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outco
         outbox.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
         touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
         if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
-            phone = session.get(Message, message_id).to_address.removeprefix("whatsapp:")
+            phone = phone_of(session.get(Message, message_id).to_address)
             consent.opt_out(session, phone=phone, keyword=None, source="carrier",
                             text="Twilio error 21610 (recipient unsubscribed)")
     return Outcome.FAILED

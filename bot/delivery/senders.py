@@ -32,8 +32,3 @@ def business_route(settings: Settings, *, channel: str) -> Route:
     if address:
         return Route(from_address=address)
     return Route(messaging_service_sid=settings.twilio_messaging_service_sid)
-
-
-def address_for(phone: str, channel: str) -> str:
-    """A Twilio address: ``whatsapp:+1…`` for WhatsApp, the bare E.164 number for SMS."""
-    return f"whatsapp:{phone}" if channel == "whatsapp" else phone

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.delivery.rep_texts import notify_owner
 from bot.delivery.senders import business_route, reply_route
+from bot.errors import ActionRefused
 from cadence import enrollment
 from runtime import Runtime
 from store import outbox
@@ -22,10 +23,6 @@ from store.drafts import pending_draft  # noqa: F401  (re-exported: the dashboar
 from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
 from store.models import LOST_REASONS, Lead, Message, utcnow
 from store.suppression import is_suppressed
-
-
-class ActionRefused(ValueError):
-    """The action does not apply to the lead as it stands (e.g. replying to an opted-out number)."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import re
 from sqlalchemy.orm import Session
 
 from bot.delivery.senders import reply_route
+from bot.errors import ActionRefused
 from bot.reps import actions as lead_actions
-from bot.reps.actions import ActionRefused, Actor
+from bot.reps.actions import Actor
 from graph.playbook import Rep
 from runtime import Runtime
 from store import outbox

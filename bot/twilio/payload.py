@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graph.playbook import to_e164
+from store.addresses import address_for, channel_of, phone_of
 from store.bounds import bounded_int
 
 MAX_MEDIA = 10
@@ -48,7 +49,7 @@ class InboundMessage(BaseModel):
     @field_validator("from_address")
     @classmethod
     def _phone(cls, value: str) -> str:
-        to_e164(value.removeprefix("whatsapp:"))  # raises ValueError with the reason
+        to_e164(phone_of(value))  # raises ValueError with the reason
         return value
 
     @classmethod
@@ -66,14 +67,14 @@ class InboundMessage(BaseModel):
     @property
     def channel(self) -> str:
         """``whatsapp`` when the sender is a ``whatsapp:`` address, else ``sms``."""
-        return "whatsapp" if self.from_address.startswith("whatsapp:") else "sms"
+        return channel_of(self.from_address)
 
     @property
     def phone(self) -> str:
         """The prospect's number, E.164."""
-        return to_e164(self.from_address.removeprefix("whatsapp:"))
+        return to_e164(phone_of(self.from_address))
 
     @property
     def address(self) -> str:
         """The prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``): the conversation's key."""
-        return f"whatsapp:{self.phone}" if self.channel == "whatsapp" else self.phone
+        return address_for(self.phone, self.channel)

@@ -18,38 +18,11 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from bot.errors import SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from settings import TWILIO_API_BASE_URL, Settings
 
 OPTED_OUT = 21610
 """Twilio error: "Attempt to send to unsubscribed recipient" (the number texted STOP)."""
-
-
-class SendError(Exception):
-    """A message was not handed to Twilio. Subclasses say whether sending again is safe."""
-
-
-class SendRefused(SendError):
-    """Twilio answered with an error (4xx/5xx); the message was not created.
-
-    Attributes:
-        code: Twilio's error code (e.g. 21610 unsubscribed recipient, 21211 invalid To), or None.
-        status: the HTTP status.
-        retryable: True for 429 / 20429 (too many requests) and 5xx: the same send may be tried later.
-    """
-
-    def __init__(self, message: str, *, code: int | None, status: int):
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.retryable = status == 429 or status >= 500 or code == 20429
-
-
-class TwilioUnreachable(SendError):
-    """No connection to Twilio was made; the message was certainly not sent, so a retry is safe."""
-
-
-class SendOutcomeUnknown(SendError):
-    """The request went out but no answer came back: Twilio may have the message. Do not retry."""
 
 
 @dataclass(frozen=True)
