@@ -98,6 +98,8 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     RQ serialises per sender, so one sender's lead is never created twice; the unique
     (channel, phone) key backs that up.
     """
+    if message.from_address is None:  # inbound rows always have one (store.inbound.store_inbound)
+        raise ValueError(f"message {message.id} has no sender: not an inbound message")
     channel = "whatsapp" if message.from_address.startswith("whatsapp:") else "sms"
     phone = message.from_address.removeprefix("whatsapp:")
     lead = lead_for_address(session, channel=channel, phone=phone)
