@@ -12,7 +12,8 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from psycopg.rows import dict_row
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 from sqlalchemy import make_url
 
@@ -25,7 +26,7 @@ def libpq_url(database_url: str) -> str:
 
 
 @contextmanager
-def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[BaseCheckpointSaver]:
+def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[SqliteSaver | PostgresSaver]:
     """A checkpointer on the database ``database_url`` names; closed on exit.
 
     SQLite: a ``SqliteSaver`` on the same file (WAL, busy timeout). Postgres: a
@@ -45,12 +46,12 @@ def open_checkpointer(database_url: str, *, pool_size: int = 4) -> Iterator[Base
     # ``check``: a connection idle over PING_AFTER_IDLE_S is tried (an empty query) as it leaves the pool, so
     # one the server or the network dropped meanwhile is replaced instead of failing the turn that drew it
     # (psycopg_pool does not test idle connections otherwise). ``connect_timeout``: a down database fails fast.
-    idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+    idle_since: weakref.WeakKeyDictionary[Connection[DictRow], float] = weakref.WeakKeyDictionary()
 
-    def returned(conn: Any) -> None:
+    def returned(conn: Connection[DictRow]) -> None:
         idle_since[conn] = time.monotonic()
 
-    def check(conn: Any) -> None:
+    def check(conn: Connection[DictRow]) -> None:
         since = idle_since.get(conn)  # none on a connection just opened
         if since is not None and time.monotonic() - since >= PING_AFTER_IDLE_S:
             ConnectionPool.check_connection(conn)
@@ -89,7 +90,7 @@ AND NOT EXISTS (SELECT 1 FROM head WHERE head.versions ->> b.channel = b.version
 the rest. A thread with no checkpoint is left alone."""
 
 
-def prune_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
+def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str) -> None:
     """Keep only the thread's latest checkpoint: all a conversation needs to resume.
 
     Turns run with ``durability="exit"``, one checkpoint per turn, and Leadline never
@@ -104,7 +105,10 @@ def prune_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
     rate limit), so nothing writes the thread while it is pruned.
     """
     if isinstance(saver, PostgresSaver):
-        with saver.conn.connection() as conn:  # the saver's pool (autocommit: one statement, atomic)
+        pool = saver.conn  # a pool (open_checkpointer's); the saver's type also admits a single connection
+        if not isinstance(pool, ConnectionPool):
+            raise TypeError(f"prune_thread needs a PostgresSaver on a connection pool, not {type(pool).__name__}")
+        with pool.connection() as conn:  # autocommit: one statement, atomic
             conn.execute(PRUNE_POSTGRES_SQL, {"thread_id": thread_id})
         return
     if isinstance(saver, SqliteSaver):

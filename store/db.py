@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
+from sqlalchemy import Connection, CursorResult, Delete, Engine, Update, create_engine, event, exc, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -67,11 +69,11 @@ def _ping_when_idle(engine: Engine) -> None:
     connection and checks out a fresh one (SQLAlchemy docs, "Dealing with Disconnects")."""
 
     @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    def _checked_in(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def _checked_out(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
         idle_since = record.info.get("idle_since")  # none on a connection just opened (info is per connection)
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
             return
@@ -112,8 +114,9 @@ class _WriteTurns:
         # Ended here rather than by the driver's commit()/rollback() that follows (a no-op once the
         # transaction is over), so the turn passes on only after SQLite has released its lock.
         held = conn.info.pop("write_turn", False)
+        dbapi_connection = conn.connection.dbapi_connection  # None only once the connection is invalidated
         try:
-            if conn.connection.dbapi_connection.in_transaction:
+            if dbapi_connection is not None and dbapi_connection.in_transaction:
                 conn.exec_driver_sql(statement)
         finally:
             if held:
@@ -125,7 +128,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def affected_rows(session: Session, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE without RETURNING; returns how many rows it matched.
+
+    The session answers such a statement with a ``CursorResult``, but ``Session.execute`` is typed to return
+    the plain ``Result``, which has no ``rowcount``: the cast is SQLAlchemy's own advice (2.0.44 changelog).
+    """
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # SQLite's advice for WAL: NORMAL syncs at checkpoints, not on every commit. A crashed process

@@ -13,6 +13,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from store.addresses import every_address
+from store.db import affected_rows
 from store.models import Activity, CaptureEvent, ConsentRecord, Lead, LlmCall, Message, Touch
 
 
@@ -34,8 +35,8 @@ def erase_number(session: Session, *, phone: str) -> Erased:
     touch_ids = list(session.scalars(select(Touch.id).where(Touch.lead_id.in_(lead_ids)))) if lead_ids else []
     message_ids = list(session.scalars(select(Message.id).where(or_(
         Message.lead_id.in_(lead_ids), Message.from_address.in_(addresses), Message.to_address.in_(addresses)))))
-    consents = session.execute(delete(ConsentRecord).where(or_(
-        ConsentRecord.phone == phone, ConsentRecord.lead_id.in_(lead_ids)))).rowcount
+    consents = affected_rows(session, delete(ConsentRecord).where(or_(
+        ConsentRecord.phone == phone, ConsentRecord.lead_id.in_(lead_ids))))
     if lead_ids:
         session.execute(delete(LlmCall).where(LlmCall.lead_id.in_(lead_ids)))
         session.execute(delete(Touch).where(Touch.lead_id.in_(lead_ids)))

@@ -14,14 +14,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Message, utcnow
+from store.models import Base, Message, utcnow
 
 
-def insert_ignore(session: Session, model: type, *conflict_columns: str) -> Any:
+def insert_ignore(session: Session, model: type[Base], *conflict_columns: str) -> postgresql.Insert | sqlite.Insert:
     """``INSERT … ON CONFLICT (columns) DO NOTHING`` for SQLite or Postgres."""
     dialect = session.get_bind().dialect.name
-    module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
-    return module.insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    raise KeyError(dialect)
 
 
 def store_inbound(session: Session, *, from_address: str, to_address: str, message_sid: str, body: str,
@@ -54,10 +57,12 @@ def next_pending(session: Session, *, from_address: str) -> Message | None:
 def pending_senders(session: Session, *, older_than: datetime) -> list[tuple[str, int]]:
     """Senders with inbound messages stored before ``older_than`` and still unprocessed, each with the id of
     its oldest such message: ``[(address, message id)]``."""
-    return [(r[0], r[1]) for r in session.execute(
+    rows = session.execute(
         select(Message.from_address, func.min(Message.id)).where(
             Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < older_than)
-        .group_by(Message.from_address))]
+        .group_by(Message.from_address))
+    # An inbound row always has its sender (store_inbound); only outbound rows may lack a from_address.
+    return [(address, first) for address, first in rows if address is not None]
 
 
 DEAD_LETTERED = "dead_lettered"

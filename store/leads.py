@@ -99,6 +99,8 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     RQ serialises per sender, so one sender's lead is never created twice; the unique
     (channel, phone) key backs that up.
     """
+    if message.from_address is None:  # inbound rows always have one (store.inbound.store_inbound)
+        raise ValueError(f"message {message.id} has no sender: not an inbound message")
     channel, phone = channel_of(message.from_address), phone_of(message.from_address)
     lead = lead_for_address(session, channel=channel, phone=phone)
     if lead is None:

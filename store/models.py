@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from store.addresses import address_for
+from store.columns import NulSafeString, NulSafeText, UTCDateTime, utcnow
+
+__all__ = [
+    "LEAD_STATUSES", "LOST_REASONS", "QUEUES", "TOUCH_RESULTS",
+    "Activity", "Base", "CaptureEvent", "ConsentRecord", "Lead", "LlmCall", "Message", "Suppression", "Touch",
+    # The column types and clock, from store.columns: callers and the migrations take them from here.
+    "NulSafeString", "NulSafeText", "UTCDateTime", "utcnow",
+]
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "won", "lost", "dormant", "opted_out")
 """Every lead is in exactly one of these (the seeds' lead stages, plus opted_out)."""
@@ -20,56 +27,6 @@ QUEUES = ("bot", "reps", "rep", "nurture", "closed")
 one rep has taken the conversation over; it waits in nurture (dormant); closed (booked, won, lost…)."""
 
 LOST_REASONS = ("not_serviceable", "duplicate", "no_reply", "opted_out", "price", "no_capacity", "other")
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(TypeDecorator):
-    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime; pass a timezone-aware UTC value")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-class NulSafeText(TypeDecorator):
-    """Text kept exactly, U+0000 included: Postgres refuses NUL in text columns, so there a backslash is
-    stored doubled and NUL as ``\\0``, and both are restored on read. SQLite stores the text as is."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        if value is None or dialect.name != "postgresql":
-            return value
-        return value.replace("\\", "\\\\").replace("\x00", "\\0")
-
-    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
-        if value is None or dialect.name != "postgresql" or "\\" not in value:
-            return value
-        return re.sub(r"\\([\\0])", lambda m: "\x00" if m.group(1) == "0" else "\\", value)
-
-
-class NulSafeString(NulSafeText):
-    """:class:`NulSafeText` in a ``VARCHAR(n)`` column."""
-
-    impl = String
-    cache_ok = True
 
 
 class Base(DeclarativeBase):

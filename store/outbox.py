@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, insert, inspect, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from store.db import affected_rows
 from store.models import Activity, Lead, Message, Suppression, Touch, utcnow
 from store.suppression import phone_hash
 
@@ -107,7 +108,7 @@ class SendChecks:
     stop_reason: str | None
 
 
-_messages = Message.__table__
+_messages = cast(Table, Message.__table__)  # typed as any FromClause; a class with a __tablename__ maps a Table
 _CLAIM_FOR_SEND = (
     update(_messages)
     .where(_messages.c.id == bindparam("message_id"), _messages.c.outbox_state == "pending",
@@ -189,8 +190,8 @@ def record_sent(session: Session, records: list[SentRecord], *, prospect_kinds: 
         {"lead_id": r.lead_id, "kind": "message", "created_at": r.sent_at,
          "data": {"direction": "outbound", "message_id": r.message_id, "message_kind": r.kind}} for r in on_timeline])
     now = utcnow()
-    first = sorted({r.lead_id for r in on_timeline if r.kind in prospect_kinds})
-    others = sorted({r.lead_id for r in on_timeline} - set(first))
+    first = sorted({r.lead_id for r in records if r.lead_id is not None and r.kind in prospect_kinds})
+    others = sorted({r.lead_id for r in records if r.lead_id is not None} - set(first))
     if first:
         session.execute(update(Lead).where(Lead.id.in_(first)).values(
             last_activity_at=now, first_response_at=func.coalesce(Lead.first_response_at, now))
@@ -257,12 +258,12 @@ def cancel(session: Session, *, message_id: int, reason: str) -> None:
 
 def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) -> int:
     """Cancel every pending row to these addresses; returns how many."""
-    result = session.execute(
+    return affected_rows(
+        session,
         update(Message).where(Message.to_address.in_(to_addresses),
                               Message.outbox_state.in_(("pending", AWAITING_APPROVAL)))
         .values(outbox_state="cancelled", error_message=reason)
     )
-    return result.rowcount
 
 
 def record_status(session: Session, *, twilio_sid: str, status: str, error_code: int | None) -> None:

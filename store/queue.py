@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
 from sqlalchemy.orm import Session
 
 from store.leads import CLOSED_STATUSES
@@ -25,7 +25,7 @@ class QueueRow:
     next_touch_at: datetime | None
 
 
-def owed_touch_at() -> Any:
+def owed_touch_at() -> ScalarSelect[datetime | None]:
     """Correlated subquery: the lead's next owed touch time."""
     return (select(func.min(Touch.next_attempt_at))
             .where(Touch.lead_id == Lead.id, or_(Touch.result.is_(None), Touch.result == "skipped_quiet_hours"))
@@ -39,7 +39,7 @@ def work_queue(session: Session, *, status: str = "open", owner: str | None = No
     ``status``: ``open`` (not closed), ``all``, or one lead status. ``owner``: a rep's name,
     ``unassigned``, or None for everyone.
     """
-    where = []
+    where: list[ColumnElement[bool]] = []
     if status == "open":
         where.append(Lead.status.not_in(CLOSED_STATUSES))
     elif status != "all":
@@ -48,7 +48,7 @@ def work_queue(session: Session, *, status: str = "open", owner: str | None = No
         where.append(Lead.owner.is_(None))
     elif owner:
         where.append(Lead.owner == owner)
-    total = session.scalar(select(func.count()).select_from(Lead).where(*where))
+    total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
     rows = session.execute(
         select(Lead, owed_touch_at()).where(*where)
         .order_by(Lead.score_total.desc().nulls_last(), Lead.last_activity_at.desc().nulls_last(), Lead.id.desc())
@@ -114,7 +114,7 @@ def describe(activity: Activity) -> str:
         case "intent":
             return {"wants_human": "Asked for a person: handed to the rep", "angry": "Sounded upset: handed to the rep",
                     "wrong_number": "Said it is the wrong number", "opt_out": "Asked us to stop (opt-out in words)"}.get(
-                d.get("intent"), f"Intent: {d.get('intent')}")
+                str(d.get("intent")), f"Intent: {d.get('intent')}")
         case "crm_note":
             return f"CRM note: {d.get('text', '')}"
         case "draft_approved":

@@ -50,7 +50,8 @@ def owner_report(session: Session, *, since: datetime | None = None, until: date
                     Lead.lost_reason, Lead.score_total, Lead.grade, Lead.owner)
              .where(and_(True, *window)).order_by(Lead.id))
     for row in session.execute(query.execution_options(yield_per=batch)):
-        values = {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in zip(FIELDS, row, strict=True)}
+        values: dict[str, Any] = {k: spreadsheet_safe(v) if isinstance(v, str) else v
+                                  for k, v in zip(FIELDS, row, strict=True)}
         values["created_at"] = values["created_at"].isoformat()
         if values["first_response_minutes"] is not None:
             values["first_response_minutes"] = round(float(values["first_response_minutes"]), 2)

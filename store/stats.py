@@ -14,17 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Float, SQLColumnExpression, and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from store.inbound import dead_letter_count
 from store.models import LEAD_STATUSES, LOST_REASONS, CaptureEvent, Lead, LlmCall, Message, Touch
 
 
-class minutes_between(FunctionElement):
+class minutes_between(FunctionElement[float]):
     """``minutes_between(later, earlier)``: elapsed minutes as a float, computed by the database."""
 
     type = Float()
@@ -33,25 +33,27 @@ class minutes_between(FunctionElement):
 
 
 @compiles(minutes_between, "sqlite")
-def _minutes_sqlite(element: minutes_between, compiler: Any, **kw: Any) -> str:
+def _minutes_sqlite(element: minutes_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"((julianday({later}) - julianday({earlier})) * 1440.0)"
 
 
 @compiles(minutes_between)
-def _minutes_default(element: minutes_between, compiler: Any, **kw: Any) -> str:
+def _minutes_default(element: minutes_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 60.0)"
 
 
-def _in_window(column: Any, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+def _in_window(column: SQLColumnExpression[datetime | None], since: datetime | None,
+               until: datetime | None) -> ColumnElement[bool]:
     conditions = [column >= since] if since else []
     if until:
         conditions.append(column < until)
     return and_(True, *conditions)
 
 
-def percentiles(session: Session, values: Any, where: ColumnElement[bool], ps: tuple[float, ...]) -> list[float | None]:
+def percentiles(session: Session, values: SQLColumnExpression[float | None], where: ColumnElement[bool],
+                ps: tuple[float, ...]) -> list[float | None]:
     """Nearest-rank percentiles ``ps`` (0–1) of the expression ``values`` over the rows matching ``where``."""
     ranked = (select(values.label("v"), func.cume_dist().over(order_by=values).label("cd"))
               .where(where, values.is_not(None)).subquery())
@@ -71,7 +73,8 @@ def first_response(session: Session, since: datetime | None, until: datetime | N
     return {"p50": p50, "p90": p90, "answered": answered, "late": int(late)}
 
 
-def _grouped(session: Session, key: Any, value: Any, where: ColumnElement[bool]) -> dict[str, Any]:
+def _grouped(session: Session, key: SQLColumnExpression[str | None], value: SQLColumnExpression[Any],
+             where: ColumnElement[bool]) -> dict[str, Any]:
     return {str(k): v for k, v in session.execute(select(key, value).where(where).group_by(key)) if k is not None}
 
 

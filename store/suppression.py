@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from store.addresses import phone_of
+from store.db import affected_rows
 from store.models import Suppression
 
 
@@ -34,8 +35,7 @@ def suppress(session: Session, *, address: str, keyword: str | None) -> None:
 
 def unsuppress(session: Session, *, address: str) -> bool:
     """Lift an opt-out (START/UNSTOP/YES); True when there was one."""
-    result = session.execute(delete(Suppression).where(Suppression.phone_hash == phone_hash(address)))
-    return bool(result.rowcount)
+    return bool(affected_rows(session, delete(Suppression).where(Suppression.phone_hash == phone_hash(address))))
 
 
 def suppressed_hashes(session: Session, *, hashes: set[str]) -> set[str]:

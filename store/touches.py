@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Row, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.db import affected_rows
 from store.models import Message, Touch
 
 OPEN_RESULTS = (None, "skipped_quiet_hours")
@@ -61,16 +62,17 @@ def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]
 def cancel_owed(session: Session, *, lead_id: int) -> int:
     """Cancel every touch the lead is still owed, and those whose send was cancelled in flight; returns how many."""
     cancelled_send = exists().where(Message.id == Touch.message_id, Message.outbox_state == "cancelled")
-    result = session.execute(
+    return affected_rows(
+        session,
         update(Touch).where(Touch.lead_id == lead_id, OWED, or_(Touch.message_id.is_(None), cancelled_send))
         .values(result="cancelled", next_attempt_at=None)
         # No loaded Touch needs refreshing from this statement (callers re-read): skip the ORM's evaluation.
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
 
 
-def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime, limit: int = 20000) -> list[Any]:
+def to_enqueue(session: Session, *, until: datetime, overdue_before: datetime,
+               limit: int = 20000) -> list[Row[int, datetime | None, str | None]]:
     """Owed touches the queue should hold: due before ``until`` and never enqueued, or overdue.
 
     Returns rows of ``(id, next_attempt_at, job_id)``, soonest first.
@@ -97,7 +99,7 @@ def record_message_outcome(session: Session, *, message_id: int, result: str, er
     """
     allowed = {"sent": (None,), "cancelled": (None,), "delivered": (None, "sent"), "failed": (None, "sent")}[result]
     condition = or_(*(Touch.result.is_(None) if r is None else Touch.result == r for r in allowed))
-    values: dict = {"result": result}
+    values: dict[str, Any] = {"result": result}
     if error_code is not None:
         values["error_code"] = error_code
     session.execute(update(Touch).where(Touch.message_id == message_id, condition).values(**values))
@@ -111,7 +113,7 @@ def record_status_outcome(session: Session, *, twilio_sid: str, status: str, err
     result = {"delivered": "delivered", "read": "delivered", "failed": "failed", "undelivered": "failed"}.get(status)
     if result is None:
         return
-    values: dict = {"result": result}
+    values: dict[str, Any] = {"result": result}
     if error_code is not None:
         values["error_code"] = error_code
     session.execute(

@@ -13,7 +13,7 @@ if not url:
     raise SystemExit("no database URL: run `leadline db upgrade`, or pass -x url=...")
 
 
-def run_migrations() -> None:
+def run_migrations(url: str) -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata,
@@ -23,4 +23,4 @@ def run_migrations() -> None:
     engine.dispose()
 
 
-run_migrations()
+run_migrations(url)
