@@ -16,7 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.twilio.payload import InboundMessage
 from bot.twilio.sender import OPTED_OUT
 from bot.twilio.signature import twilio_signed
-from store import consent, outbox, touches
+from store import consent, sends, touches
 from store.addresses import phone_of
 from store.bounds import optional_int
 from store.inbound import store_inbound
@@ -73,9 +73,9 @@ def status() -> tuple[str, int]:
     code = optional_int(request.form.get("ErrorCode"))  # a hint only: unreadable is no code, the status still counts
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
-        outbox.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
+        sends.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
         touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
-        if code in SUPPRESSING_ERRORS and (to := outbox.recipient(session, twilio_sid=sid)) is not None:
+        if code in SUPPRESSING_ERRORS and (to := sends.recipient(session, twilio_sid=sid)) is not None:
             consent.opt_out(session, phone=phone_of(to), keyword=None, source="carrier",
                             text=f"Twilio error {code} on a status callback")
     return "", 204

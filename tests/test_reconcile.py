@@ -9,7 +9,7 @@ import pytest
 from bot.sandbox import new_sid
 from jobs.process import build_runtime
 from jobs.reconcile import reconcile
-from store import outbox
+from store import outbox, sends
 from store.inbound import store_inbound
 from store.models import Message, utcnow
 from tests.conftest import SMS_FROM, Prospect
@@ -36,7 +36,7 @@ def claimed_long_ago(runtime, number: str, body: str) -> int:
     with runtime.sessions.begin() as s:
         row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body=body,
                                   dedupe_key=f"stale:{number}", from_address=SMS_FROM)
-        assert outbox.claim(s, message_id=row)
+        assert sends.claim(s, message_id=row)
         s.get(Message, row).claimed_at = utcnow() - timedelta(hours=1)
     return row
 
@@ -75,14 +75,14 @@ def test_sends_twilio_took_while_the_database_was_away_are_recorded_once_by_the_
         with runtime.sessions.begin() as s:
             row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=phone(), body=f"kept {n}",
                                       dedupe_key=f"kept:{new_sid()}", from_address=SMS_FROM)
-            assert outbox.claim(s, message_id=row)
+            assert sends.claim(s, message_id=row)
         rows.append(row)
-    kept = [outbox.SentRecord(message_id=row, lead_id=None, kind="rep_alert", twilio_sid=new_sid(), status="queued",
+    kept = [sends.SentRecord(message_id=row, lead_id=None, kind="rep_alert", twilio_sid=new_sid(), status="queued",
                               from_address=SMS_FROM, sent_at=utcnow()) for row in rows]
     assert unrecorded.keep(runtime, kept)
     settled_sid = new_sid()
     with runtime.sessions.begin() as s:
-        outbox.mark_sent(s, message_id=rows[1], twilio_sid=settled_sid, status="delivered", from_address=None)
+        sends.mark_sent(s, message_id=rows[1], twilio_sid=settled_sid, status="delivered", from_address=None)
     reconcile(runtime)  # (the worker's own reconciler may get there first: the outcome is the same)
     with runtime.sessions() as s:
         assert (s.get(Message, rows[0]).outbox_state, s.get(Message, rows[0]).twilio_sid) == ("sent", kept[0].twilio_sid)

@@ -17,7 +17,7 @@ from bot.errors import SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from bot.twilio.rate import INLINE_WAIT_S
 from bot.twilio.sender import OPTED_OUT
 from runtime import Runtime
-from store import consent, outbox, touches
+from store import consent, outbox, sends, touches
 from store.addresses import phone_of
 from store.models import Message, utcnow
 
@@ -55,7 +55,7 @@ def send(rt: Runtime, message_id: int) -> Outcome:
     return outcome
 
 
-def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, outbox.SentRecord | None]:
+def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRecord | None]:
     """Claim row ``message_id``, re-check it and hand it to Twilio; the caller records a send Twilio accepted
     (:func:`record_sends`), alone or with others. Every other outcome is recorded here.
 
@@ -65,12 +65,12 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, outbox.SentR
     :func:`resolve_stale_claims`, which asks Twilio, and it is never sent twice.
     """
     with rt.sessions.begin() as session:
-        claimed = outbox.claim_for_send(session, message_id=message_id)
+        claimed = sends.claim_for_send(session, message_id=message_id)
         if claimed is None:
             return Outcome.SKIPPED, None
-        checks = outbox.send_checks(session, claimed)
+        checks = sends.send_checks(session, claimed)
         if checks.earlier_unsent:
-            outbox.release(session, message_id=message_id, error_message=None)
+            sends.release(session, message_id=message_id, error_message=None)
             return Outcome.WAITING, None
         reason = _cancel_reason(claimed, checks)
         if reason:
@@ -83,7 +83,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, outbox.SentR
     wait_s = rt.send_rate.reserve(claimed.messaging_service_sid or claimed.from_address)
     if wait_s > INLINE_WAIT_S:  # the sender's rate is spoken for: back in the outbox until its slot
         with rt.sessions.begin() as session:
-            outbox.release(session, message_id=message_id, error_message=None,
+            sends.release(session, message_id=message_id, error_message=None,
                            send_after=utcnow() + timedelta(seconds=wait_s))
         return Outcome.THROTTLED, None
     if wait_s > 0:
@@ -100,7 +100,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, outbox.SentR
         return _retry(rt, message_id, f"Twilio unreachable: {exc}"), None
     except SendOutcomeUnknown as exc:
         return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}"), None
-    return Outcome.SENT, outbox.SentRecord(
+    return Outcome.SENT, sends.SentRecord(
         message_id=message_id, lead_id=claimed.lead_id, kind=claimed.kind, twilio_sid=sent.sid, status=sent.status,
         from_address=sent.from_address or claimed.from_address, sent_at=utcnow())
 
@@ -109,15 +109,15 @@ RECORD_RETRY_S = (0.5, 2.0, None)
 """Pauses between tries to record a send Twilio accepted (the database busy or briefly away), seconds."""
 
 
-def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
-    """Record sends Twilio accepted (:func:`store.outbox.record_sent`, one transaction), retrying per
+def record_sends(rt: Runtime, records: list[sends.SentRecord]) -> bool:
+    """Record sends Twilio accepted (:func:`store.sends.record_sent`, one transaction), retrying per
     ``RECORD_RETRY_S``; False when it kept failing. Never raises: Twilio has them, so they must never be
     sent again. Records the database would not take are kept in Redis (:mod:`bot.delivery.unrecorded`) and the
     reconciler records them once it answers; the stale-claim pass settles any Redis could not keep either."""
     for attempt, pause_s in enumerate(RECORD_RETRY_S):
         try:
             with rt.sessions.begin() as session:
-                outbox.record_sent(session, records, prospect_kinds=PROSPECT_KINDS)
+                sends.record_sent(session, records, prospect_kinds=PROSPECT_KINDS)
             return True
         except Exception:
             log.warning("%s message(s) went to Twilio (%s) but could not be recorded (attempt %s)", len(records),
@@ -129,7 +129,7 @@ def record_sends(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
     return False
 
 
-def _cancel_reason(claimed: outbox.ClaimedSend, checks: outbox.SendChecks) -> str | None:
+def _cancel_reason(claimed: sends.ClaimedSend, checks: sends.SendChecks) -> str | None:
     if checks.suppressed:
         return "opted_out"
     if claimed.kind in PROSPECT_KINDS and checks.lead_status == "opted_out":
@@ -142,7 +142,7 @@ def _cancel_reason(claimed: outbox.ClaimedSend, checks: outbox.SendChecks) -> st
 def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outcome:
     log.warning("message %s not sent: %s %s", message_id, code or "", error)
     with rt.sessions.begin() as session:
-        outbox.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
+        sends.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
         touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
         if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
             phone = phone_of(session.get(Message, message_id).to_address)
@@ -154,7 +154,7 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outco
 def _retry(rt: Runtime, message_id: int, error: str) -> Outcome:
     log.warning("message %s will be retried: %s", message_id, error)
     with rt.sessions.begin() as session:
-        outbox.release(session, message_id=message_id, error_message=error)
+        sends.release(session, message_id=message_id, error_message=error)
     return Outcome.RETRY
 
 
@@ -170,7 +170,7 @@ def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
     counts = {"found_sent": 0, "released": 0}
     with rt.sessions() as session:
         rows = [(m.id, m.to_address, m.body, m.content_sid, m.claimed_at)
-                for m in outbox.stale_claims(session, claimed_before=cutoff)]
+                for m in sends.stale_claims(session, claimed_before=cutoff)]
     for message_id, to, body, content_sid, claimed_at in rows:
         try:
             found = _find_at_twilio(rt, to=to, body=body, template=content_sid is not None, since=claimed_at)
@@ -179,14 +179,14 @@ def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
             continue
         with rt.sessions.begin() as session:
             if found is not None:
-                outbox.mark_sent(session, message_id=message_id, twilio_sid=found.sid, status=found.status,
+                sends.mark_sent(session, message_id=message_id, twilio_sid=found.sid, status=found.status,
                                  from_address=found.from_)
                 touches.record_message_outcome(session, message_id=message_id, result="sent")
                 touches.record_status_outcome(session, twilio_sid=found.sid, status=found.status,
                                               error_code=found.error_code)
                 counts["found_sent"] += 1
             else:
-                outbox.release(session, message_id=message_id, error_message="worker stopped before Twilio had it")
+                sends.release(session, message_id=message_id, error_message="worker stopped before Twilio had it")
                 counts["released"] += 1
     return counts
 

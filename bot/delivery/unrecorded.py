@@ -16,7 +16,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from runtime import Runtime
-from store import outbox
+from store import sends
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def _key(rt: Runtime) -> str:
     return f"leadline:unrecorded:{rt.settings.queue_name}"
 
 
-def keep(rt: Runtime, records: list[outbox.SentRecord]) -> bool:
+def keep(rt: Runtime, records: list[sends.SentRecord]) -> bool:
     """Keep ``records`` (sends Twilio accepted, not yet recorded) in Redis, one hash field per outbox row id.
 
     Returns False, after logging, when Redis cannot take them either; the stale-claim pass still settles them.
@@ -58,11 +58,11 @@ def record_kept(rt: Runtime, *, prospect_kinds: frozenset[str]) -> int:
     for field, value in raw.items():
         try:
             data = json.loads(value)
-            records.append(outbox.SentRecord(**{**data, "sent_at": datetime.fromisoformat(data["sent_at"])}))
+            records.append(sends.SentRecord(**{**data, "sent_at": datetime.fromisoformat(data["sent_at"])}))
         except (ValueError, TypeError, KeyError):  # not ours to read: dropped below, the stale-claim pass settles it
             log.error("unreadable kept send for outbox row %s dropped", field.decode(errors="replace"))
     with rt.sessions.begin() as session:
-        recorded = outbox.record_sent_if_claimed(session, records, prospect_kinds=prospect_kinds)
+        recorded = sends.record_sent_if_claimed(session, records, prospect_kinds=prospect_kinds)
     rt.redis.hdel(_key(rt), *raw.keys())
     if recorded:
         log.info("recorded %s send(s) Twilio had accepted while the database was away", recorded)
