@@ -66,8 +66,8 @@ from graph.texts import display
 from store.bounds import MAX_COUNT, MAX_DIGITS, bounded_int, parse_instant, row_id
 from store.leads import CLOSED_STATUSES
 from store.models import LEAD_STATUSES, LOST_REASONS, Lead, Message, utcnow
-from store.queue import timeline, work_queue
 from store.report import FIELDS, owner_report
+from store.work_queue import timeline, work_queue
 from web.signin import (
     LOGIN_LIMIT,
     SESSION_LIFETIME,
