@@ -37,6 +37,7 @@ import io
 import logging
 import re
 import secrets
+from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -80,8 +81,9 @@ from web.signin import (
 )
 
 log = logging.getLogger(__name__)
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+# The templates and the stylesheet stay in web/templates and web/static, where the package data points.
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", root_path=str(Path(__file__).parent.parent),
+               template_folder="templates", static_folder="static", static_url_path="/static")
 csrf = CSRFProtect()
 
 PAGE_SIZE = 100
