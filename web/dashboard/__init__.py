@@ -236,7 +236,7 @@ def queue() -> str:
         rows, total = work_queue(db, status=status, owner=owner, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         now = utcnow()
         items = [{"lead": r.lead, "next_touch_at": r.next_touch_at, "call_now": call_now(rt, r.lead, now)} for r in rows]
-        return render_template("dashboard/queue.html", items=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
+        return render_template("dashboard/work_queue.html", items=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                                status=status, owner=owner or "", statuses=LEAD_STATUSES,
                                reps=[r.name for r in rt.playbook.reps], business=rt.playbook.business)
 
