@@ -27,7 +27,7 @@ from settings import Settings
 from store.bounds import MAX_ID
 from store.models import Lead
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DASHBOARD_PASSWORD, SECRET_KEY, free_port
-from web.dashboard import CONTENT_SECURITY_POLICY
+from web.dashboard.guard import CONTENT_SECURITY_POLICY
 from web.signin import ATTEMPTS_KEY_PREFIX, LOGIN_LIMIT, SESSION_KEY_PREFIX, lockout_count
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
