@@ -218,7 +218,7 @@ def test_every_dashboard_response_carries_the_security_headers(web: str, proxied
     assert_secured(out)
     covered.add("dashboard.logout")
     assert covered == {r.endpoint for r, _ in paths}
-    assert len(covered) >= 14  # login, logout, queue, lead, export, static and the lead actions
+    assert len(covered) >= 14  # login, logout, work queue, lead, export, static and the lead actions
 
 
 def test_static_files_are_cacheable_and_the_pages_have_no_inline_code(web: str, lead_id: int) -> None:
@@ -261,7 +261,7 @@ def test_ids_past_what_a_column_holds_are_not_found(web: str, lead_id: int) -> N
 @pytest.mark.parametrize("target", ["/dashboard/%0D%0AX", "/dashboard/%0aSet-Cookie:%20x=1", "/dashboard/a%09b",
                                     "/dashboard/%7F", "/dashboard\\@evil.example", "//evil.example/dashboard",
                                     "https://evil.example/dashboard", "/dashboardx/../../x y"])
-def test_login_with_an_unsafe_next_goes_to_the_queue(web: str, target: str) -> None:
+def test_login_with_an_unsafe_next_goes_to_the_work_queue(web: str, target: str) -> None:
     from urllib.parse import unquote
 
     answer = try_login(web, DASHBOARD_PASSWORD, next_url=unquote(target))
