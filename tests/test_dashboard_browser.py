@@ -83,17 +83,17 @@ def test_login_is_required_and_a_wrong_password_is_refused(page):
     assert "/dashboard/login" in page.url
 
 
-def test_queue_shows_grades_sorted_by_score_with_call_now_for_hot_leads(page, prospect, sessions):
+def test_work_queue_shows_grades_sorted_by_score_with_call_now_for_hot_leads(page, prospect, sessions):
     hot, cold = prospect(name=None), prospect()
     qualify(hot)
     cold.say("hi")
     cold.wait_for_replies(2)
     hot_lead, cold_lead = lead_of(sessions, hot.number), lead_of(sessions, cold.number)
     log_in(page)
-    page.wait_for_selector("table.queue")
+    page.wait_for_selector("table.work-queue")
     screenshot(page, "dashboard-queue.png")
     scores = [int(s) if s.strip() else -1 for s in page.locator("tr.lead-row .score").all_inner_texts()]
-    assert scores == sorted(scores, reverse=True), "the queue is sorted by score, highest first"
+    assert scores == sorted(scores, reverse=True), "the work queue is sorted by score, highest first"
     hot_row = page.locator(f"tr[data-lead-id='{hot_lead.id}']")
     assert hot_row.locator(".grade").inner_text() == "A"
     assert hot_row.locator(".call-now").inner_text().lower() == "call now"
@@ -214,7 +214,7 @@ def test_it_fits_a_phone_screen(browser, web, prospect, sessions):
     page = context.new_page()
     try:
         log_in(page)
-        page.wait_for_selector("table.queue")
+        page.wait_for_selector("table.work-queue")
         for path in ("/dashboard", f"/dashboard/leads/{lead.id}"):
             page.goto(path)
             width = page.evaluate("document.documentElement.scrollWidth")

@@ -1,15 +1,13 @@
 """The dashboard's security rules, on the real app over HTTP: the session (a server-side id, revoked on logout),
-the signing key, the security headers, bounded inputs and the login throttle (atomic, per client address)."""
+the signing key, the security headers and bounded inputs. The login's own rules (where it goes next, the
+throttle) are in tests/test_dashboard_login.py."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import stat
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +25,8 @@ from settings import Settings
 from store.bounds import MAX_ID
 from store.models import Lead
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DASHBOARD_PASSWORD, SECRET_KEY, free_port
-from web.dashboard import CONTENT_SECURITY_POLICY
-from web.signin import ATTEMPTS_KEY_PREFIX, LOGIN_LIMIT, SESSION_KEY_PREFIX, lockout_count
+from web.dashboard.guard import CONTENT_SECURITY_POLICY
+from web.signin import ATTEMPTS_KEY_PREFIX, SESSION_KEY_PREFIX
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -79,16 +77,6 @@ def fresh_throttle(redis_conn: Redis) -> Iterator[None]:
     clear_throttle(redis_conn)
     yield
     clear_throttle(redis_conn)
-
-
-@pytest.fixture(scope="module")
-def proxied(settings: Settings) -> Iterator[tuple[Flask, str]]:
-    """A second web app on the same database and Redis, configured behind one reverse proxy (TRUSTED_PROXIES=1)."""
-    app = create_app(settings.model_copy(update={"trusted_proxies": 1}))
-    server, url = serve_in_thread(app)
-    yield app, url
-    server.shutdown()
-    app.extensions["leadline"].close()
 
 
 @pytest.fixture
@@ -179,16 +167,22 @@ def assert_secured(answer: requests.Response, *, page: bool = True) -> None:
         assert headers.get("Cache-Control") == "no-store", where
 
 
-def test_every_dashboard_response_carries_the_security_headers(web: str, proxied: tuple[Flask, str],
-                                                              lead_id: int) -> None:
-    app, _ = proxied  # the same blueprint as the `web` app's: its routes are the ones to cover
+def dashboard_paths(settings: Settings, values: dict[str, Any]) -> list[tuple[Any, str]]:
+    """Every ``dashboard.*`` rule of an app like the ``web`` one (the same blueprint), with a path for it."""
+    app = create_app(settings)
+    try:
+        with app.test_request_context():
+            rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("dashboard.")]
+            return [(r, app.url_for(r.endpoint, **{k: values[k] for k in r.arguments})) for r in rules]
+    finally:
+        app.extensions["leadline"].close()
+
+
+def test_every_dashboard_response_carries_the_security_headers(web: str, settings: Settings, lead_id: int) -> None:
     signed_in, anonymous = logged_in(web), requests.Session()
     token = csrf_token(signed_in, f"{web}/dashboard")
-    values = {"lead_id": lead_id, "message_id": MAX_ID, "filename": "dashboard.css"}
+    paths = dashboard_paths(settings, {"lead_id": lead_id, "message_id": MAX_ID, "filename": "dashboard.css"})
     covered = set()
-    with app.test_request_context():
-        rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("dashboard.")]
-        paths = [(r, app.url_for(r.endpoint, **{k: values[k] for k in r.arguments})) for r in rules]
     for rule, path in paths:
         static = rule.endpoint == "dashboard.static"
         if rule.endpoint == "dashboard.logout":
@@ -218,7 +212,7 @@ def test_every_dashboard_response_carries_the_security_headers(web: str, proxied
     assert_secured(out)
     covered.add("dashboard.logout")
     assert covered == {r.endpoint for r, _ in paths}
-    assert len(covered) >= 14  # login, logout, queue, lead, export, static and the lead actions
+    assert len(covered) >= 14  # login, logout, work queue, lead, export, static and the lead actions
 
 
 def test_static_files_are_cacheable_and_the_pages_have_no_inline_code(web: str, lead_id: int) -> None:
@@ -256,83 +250,3 @@ def test_ids_past_what_a_column_holds_are_not_found(web: str, lead_id: int) -> N
                              allow_redirects=False)
         assert answer.status_code == 404, path
     assert client.get(f"{web}/dashboard/leads/{lead_id}", timeout=10).status_code == 200
-
-
-@pytest.mark.parametrize("target", ["/dashboard/%0D%0AX", "/dashboard/%0aSet-Cookie:%20x=1", "/dashboard/a%09b",
-                                    "/dashboard/%7F", "/dashboard\\@evil.example", "//evil.example/dashboard",
-                                    "https://evil.example/dashboard", "/dashboardx/../../x y"])
-def test_login_with_an_unsafe_next_goes_to_the_queue(web: str, target: str) -> None:
-    from urllib.parse import unquote
-
-    answer = try_login(web, DASHBOARD_PASSWORD, next_url=unquote(target))
-    assert answer.status_code == 302
-    assert answer.headers["Location"].removeprefix(web) in ("/dashboard", "/dashboard/")
-
-
-def test_login_with_a_dashboard_next_goes_back_there(web: str) -> None:
-    answer = try_login(web, DASHBOARD_PASSWORD, next_url="/dashboard?status=all&owner=Dana")
-    assert answer.status_code == 302 and answer.headers["Location"].endswith("/dashboard?status=all&owner=Dana")
-
-
-# --- login throttle ---------------------------------------------------------------------------------------
-
-def test_parallel_wrong_passwords_are_checked_at_most_the_limit(web: str) -> None:
-    clients = [requests.Session() for _ in range(40)]
-    tokens = [csrf_token(c, f"{web}/dashboard/login") for c in clients]
-    start = threading.Barrier(len(clients))
-
-    def attempt(n: int) -> int:
-        start.wait()
-        return clients[n].post(f"{web}/dashboard/login", data={"password": f"guess-{n}", "csrf_token": tokens[n]},
-                               timeout=20, allow_redirects=False).status_code
-
-    with ThreadPoolExecutor(len(clients)) as pool:
-        codes = list(pool.map(attempt, range(len(clients))))
-    assert set(codes) <= {401, 429}
-    assert codes.count(401) == LOGIN_LIMIT, codes
-    assert try_login(web, DASHBOARD_PASSWORD).status_code == 429  # even the right password, until the window ends
-
-
-def test_right_passwords_do_not_use_up_the_limit(web: str) -> None:
-    for _ in range(LOGIN_LIMIT + 2):
-        assert try_login(web, DASHBOARD_PASSWORD).status_code == 302
-    assert try_login(web, "wrong").status_code == 401
-
-
-def test_without_trusted_proxies_a_forwarded_address_is_ignored(web: str, redis_conn: Redis) -> None:
-    for n in range(LOGIN_LIMIT):
-        assert try_login(web, "wrong", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code == 401
-    other = try_login(web, DASHBOARD_PASSWORD, headers={"X-Forwarded-For": "198.51.100.9"})
-    assert other.status_code == 429 and int(other.headers["Retry-After"]) > 0
-    assert [k.decode() for k in redis_conn.scan_iter(f"{ATTEMPTS_KEY_PREFIX}*")] == [f"{ATTEMPTS_KEY_PREFIX}127.0.0.1"]
-
-
-def test_behind_a_trusted_proxy_each_client_address_is_throttled_alone(proxied: tuple[Flask, str],
-                                                                       redis_conn: Redis) -> None:
-    _, url = proxied
-    attacker, owner = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "10.1.2.3, 198.51.100.9"}
-    for _ in range(LOGIN_LIMIT):
-        assert try_login(url, "wrong", headers=attacker).status_code == 401
-    assert try_login(url, "wrong", headers=attacker).status_code == 429
-    assert try_login(url, DASHBOARD_PASSWORD, headers=attacker).status_code == 429
-    assert try_login(url, "wrong", headers=owner).status_code == 401
-    assert try_login(url, DASHBOARD_PASSWORD, headers=owner).status_code == 302
-    assert redis_conn.exists(f"{ATTEMPTS_KEY_PREFIX}203.0.113.7", f"{ATTEMPTS_KEY_PREFIX}198.51.100.9") == 2
-    assert not redis_conn.exists(f"{ATTEMPTS_KEY_PREFIX}127.0.0.1")
-
-
-def test_each_lockout_is_logged_with_the_address_and_counted_once(web: str, redis_conn: Redis,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    before = lockout_count(redis_conn)
-    for _ in range(LOGIN_LIMIT):
-        assert try_login(web, "hunter2-wrong").status_code == 401
-    assert lockout_count(redis_conn) == before
-    with caplog.at_level(logging.WARNING, logger="web.signin"):
-        assert try_login(web, "hunter2-wrong").status_code == 429
-        assert try_login(web, "hunter2-wrong").status_code == 429
-    assert lockout_count(redis_conn) == before + 1
-    warnings = [r for r in caplog.records if r.name == "web.signin" and r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "127.0.0.1" in warnings[0].getMessage() and "hunter2" not in warnings[0].getMessage()
-    metrics = requests.get(f"{web}/metrics", timeout=10).text
-    assert f"leadline_dashboard_lockouts_total {float(before + 1)}" in metrics

@@ -19,7 +19,6 @@ from bot.errors import ActionRefused
 from cadence import enrollment
 from runtime import Runtime
 from store import outbox
-from store.drafts import pending_draft  # noqa: F401  (re-exported: the dashboard and SMS commands find drafts here)
 from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
 from store.models import LOST_REASONS, Lead, Message, utcnow
 from store.suppression import is_suppressed

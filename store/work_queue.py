@@ -1,6 +1,6 @@
 """The reps' work queue and a lead's timeline, read for the dashboard.
 
-The queue is sorted by score (highest first, unscored last), then by last activity
+The work queue is sorted by score (highest first, unscored last), then by last activity
 (newest first): the seeds' prioritisation (score_total, then recency).
 """
 
@@ -18,7 +18,7 @@ from store.models import Activity, Lead, Message, Touch
 
 
 @dataclass(frozen=True)
-class QueueRow:
+class WorkQueueRow:
     """One lead in the work queue, with its next owed touch (UTC) if any."""
 
     lead: Lead
@@ -33,8 +33,8 @@ def owed_touch_at() -> ScalarSelect[datetime | None]:
 
 
 def work_queue(session: Session, *, status: str = "open", owner: str | None = None, limit: int = 100,
-               offset: int = 0) -> tuple[list[QueueRow], int]:
-    """Leads for the queue page and how many match in all.
+               offset: int = 0) -> tuple[list[WorkQueueRow], int]:
+    """Leads for the work-queue page and how many match in all.
 
     ``status``: ``open`` (not closed), ``all``, or one lead status. ``owner``: a rep's name,
     ``unassigned``, or None for everyone.
@@ -53,7 +53,7 @@ def work_queue(session: Session, *, status: str = "open", owner: str | None = No
         select(Lead, owed_touch_at()).where(*where)
         .order_by(Lead.score_total.desc().nulls_last(), Lead.last_activity_at.desc().nulls_last(), Lead.id.desc())
         .limit(limit).offset(offset))
-    return [QueueRow(lead, at) for lead, at in rows], total
+    return [WorkQueueRow(lead, at) for lead, at in rows], total
 
 
 @dataclass(frozen=True)
