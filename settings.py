@@ -2,11 +2,15 @@
 
 Every process (gunicorn web workers, RQ workers, the CLI, the local launcher)
 builds a :class:`Settings` once from environment variables and an optional
-``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``.
+``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``:
+a process that hands variables on to a child it starts builds the child's environment
+with :func:`child_environment` here.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -148,6 +152,9 @@ class Settings(DatabaseSettings):
 
     log_level: str = "INFO"
 
+    port: int = 8000
+    """Port ``make run`` / ``make serve`` give the web process (the Procfile's ``${PORT:-8000}``; a PaaS sets it)."""
+
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -175,3 +182,34 @@ class Settings(DatabaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class LocalRunSettings(Settings):
+    """:class:`Settings` as ``make run`` (``bot/devserver.py``) reads them before it starts anything.
+
+    The launcher fills in what a local run may lack, then starts processes that read the full
+    :class:`Settings`: without Twilio credentials it starts the sandbox and hands its own on; without
+    ``DASHBOARD_PASSWORD`` or ``SECRET_KEY`` it makes them up. So here the credentials are optional
+    and an open dashboard without a key is not refused.
+    """
+
+    twilio_account_sid: str | None = None  # type: ignore[assignment]
+    twilio_auth_token: SecretStr | None = None  # type: ignore[assignment]
+
+    def _dashboard_needs_a_secret_key(self) -> LocalRunSettings:  # replaces Settings' check: make run supplies the key
+        return self
+
+
+def child_environment(overrides: Mapping[str, str], *, path_first: Sequence[str | Path] = ()) -> dict[str, str]:
+    """The environment for a process this one starts: this process's own, with ``overrides`` applied.
+
+    Args:
+        overrides: variables to set or replace (the child reads them into its own :class:`Settings`).
+        path_first: directories put at the head of ``PATH``, e.g. this virtualenv's ``bin`` so that a
+            Procfile's ``gunicorn`` and ``python`` are its own.
+    """
+    env = dict(os.environ) | dict(overrides)
+    if path_first:
+        env["PATH"] = os.pathsep.join([*map(str, path_first), os.environ.get("PATH", "")])
+    return env
+
