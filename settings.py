@@ -3,8 +3,9 @@
 Every process (gunicorn web workers, RQ workers, the CLI, the local launcher)
 builds a :class:`Settings` once from environment variables and an optional
 ``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``:
-a process that hands variables on to a child it starts builds the child's environment
-with :func:`child_environment` here.
+a process that hands variables on (to a child it starts, or to prometheus_client, which
+reads its own) does it through :func:`child_environment` and
+:func:`export_prometheus_multiproc_dir` here.
 """
 
 from __future__ import annotations
@@ -155,6 +156,16 @@ class Settings(DatabaseSettings):
     port: int = 8000
     """Port ``make run`` / ``make serve`` give the web process (the Procfile's ``${PORT:-8000}``; a PaaS sets it)."""
 
+    prometheus_multiproc_dir: Path | None = None
+    """Where gunicorn's worker processes pool their ``/metrics`` samples (prometheus-client's multiprocess
+    mode). gunicorn's master (``web/gunicorn_conf.py``) makes or empties it, or a temporary directory when unset,
+    and exports it to its workers; prometheus-client reads the variable from the process environment itself."""
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # not Path(""), the current directory, which gunicorn would empty
+
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -213,3 +224,8 @@ def child_environment(overrides: Mapping[str, str], *, path_first: Sequence[str 
         env["PATH"] = os.pathsep.join([*map(str, path_first), os.environ.get("PATH", "")])
     return env
 
+
+def export_prometheus_multiproc_dir(path: Path) -> None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` in this process's environment, where prometheus-client reads it (at
+    import) in this process and in every process forked from it: gunicorn's master, before its workers fork."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
