@@ -5,7 +5,7 @@ builds a :class:`Settings` once from environment variables and an optional
 ``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``:
 a process that hands variables on (to a child it starts, or to prometheus_client, which
 reads its own) does it through :func:`child_environment` and
-:func:`export_prometheus_multiproc_dir` here.
+:func:`export_prometheus_multiproc_dir` here. ``tests/test_layout.py`` holds the code to this.
 """
 
 from __future__ import annotations
