@@ -2,11 +2,16 @@
 
 Every process (gunicorn web workers, RQ workers, the CLI, the local launcher)
 builds a :class:`Settings` once from environment variables and an optional
-``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``.
+``.env`` file, then passes it down. Nothing else in the code reads ``os.environ``:
+a process that hands variables on (to a child it starts, or to prometheus_client, which
+reads its own) does it through :func:`child_environment` and
+:func:`export_prometheus_multiproc_dir` here. ``tests/test_layout.py`` holds the code to this.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -148,6 +153,19 @@ class Settings(DatabaseSettings):
 
     log_level: str = "INFO"
 
+    port: int = 8000
+    """Port ``make run`` / ``make serve`` give the web process (the Procfile's ``${PORT:-8000}``; a PaaS sets it)."""
+
+    prometheus_multiproc_dir: Path | None = None
+    """Where gunicorn's worker processes pool their ``/metrics`` samples (prometheus-client's multiprocess
+    mode). gunicorn's master (``web/gunicorn_conf.py``) makes or empties it, or a temporary directory when unset,
+    and exports it to its workers; prometheus-client reads the variable from the process environment itself."""
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # not Path(""), the current directory, which gunicorn would empty
+
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -175,3 +193,39 @@ class Settings(DatabaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class LocalRunSettings(Settings):
+    """:class:`Settings` as ``make run`` (``bot/devserver.py``) reads them before it starts anything.
+
+    The launcher fills in what a local run may lack, then starts processes that read the full
+    :class:`Settings`: without Twilio credentials it starts the sandbox and hands its own on; without
+    ``DASHBOARD_PASSWORD`` or ``SECRET_KEY`` it makes them up. So here the credentials are optional
+    and an open dashboard without a key is not refused.
+    """
+
+    twilio_account_sid: str | None = None  # type: ignore[assignment]
+    twilio_auth_token: SecretStr | None = None  # type: ignore[assignment]
+
+    def _dashboard_needs_a_secret_key(self) -> LocalRunSettings:  # replaces Settings' check: make run supplies the key
+        return self
+
+
+def child_environment(overrides: Mapping[str, str], *, path_first: Sequence[str | Path] = ()) -> dict[str, str]:
+    """The environment for a process this one starts: this process's own, with ``overrides`` applied.
+
+    Args:
+        overrides: variables to set or replace (the child reads them into its own :class:`Settings`).
+        path_first: directories put at the head of ``PATH``, e.g. this virtualenv's ``bin`` so that a
+            Procfile's ``gunicorn`` and ``python`` are its own.
+    """
+    env = dict(os.environ) | dict(overrides)
+    if path_first:
+        env["PATH"] = os.pathsep.join([*map(str, path_first), os.environ.get("PATH", "")])
+    return env
+
+
+def export_prometheus_multiproc_dir(path: Path) -> None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` in this process's environment, where prometheus-client reads it (at
+    import) in this process and in every process forked from it: gunicorn's master, before its workers fork."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)

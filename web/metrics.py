@@ -19,7 +19,6 @@ for the whole deployment except the per-process HTTP series.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Iterator
 
@@ -113,7 +112,7 @@ class LeadlineCollector(Collector):
 def registry_for(rt: Any) -> CollectorRegistry:
     """This process's registry: the shared figures plus the HTTP series (summed over processes in multiprocess mode)."""
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if rt.settings.prometheus_multiproc_dir:  # gunicorn_conf exported it, so prometheus-client writes to files
         from prometheus_client import multiprocess
 
         multiprocess.MultiProcessCollector(registry)
