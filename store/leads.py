@@ -25,8 +25,8 @@ def add_activity(session: Session, *, lead_id: int, kind: str, **data: Any) -> N
         lead.last_activity_at = now
 
 
-def queue_for(lead: Lead) -> str:
-    """The route state's ``current_queue`` for the lead as it stands (see ``store.models.QUEUES``)."""
+def who_acts_next(lead: Lead) -> str:
+    """Who has the lead's next action as it stands (``Lead.next_action_by``, one of ``store.models.NEXT_ACTION_BY``)."""
     if lead.status in CLOSED_STATUSES:
         return "closed"
     if lead.taken_over_by:
@@ -75,7 +75,7 @@ def set_status(session: Session, *, lead: Lead, status: str, lost_reason: str | 
         lead.taken_over_by = None
     if status not in ("lost", "disqualified", "opted_out") and lost_reason is None:
         lead.lost_reason = None
-    lead.current_queue = queue_for(lead)
+    lead.next_action_by = who_acts_next(lead)
     return True
 
 

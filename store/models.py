@@ -13,7 +13,7 @@ from store.addresses import address_for
 from store.columns import NulSafeString, NulSafeText, UTCDateTime, utcnow
 
 __all__ = [
-    "LEAD_STATUSES", "LOST_REASONS", "QUEUES", "TOUCH_RESULTS",
+    "LEAD_STATUSES", "LOST_REASONS", "NEXT_ACTION_BY", "TOUCH_RESULTS",
     "Activity", "Base", "CaptureEvent", "ConsentRecord", "Lead", "LlmCall", "Message", "Suppression", "Touch",
     # The column types and clock, from store.columns: callers and the migrations take them from here.
     "NulSafeString", "NulSafeText", "UTCDateTime", "utcnow",
@@ -22,8 +22,8 @@ __all__ = [
 LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "won", "lost", "dormant", "opted_out")
 """Every lead is in exactly one of these (the seeds' lead stages, plus opted_out)."""
 
-QUEUES = ("bot", "reps", "rep", "nurture", "closed")
-"""Route state ``current_queue``: the bot is qualifying the lead; reps should call it (qualified);
+NEXT_ACTION_BY = ("bot", "reps", "rep", "nurture", "closed")
+"""Route state ``current_queue`` (``Lead.next_action_by``): the bot is qualifying the lead; reps should call it (qualified);
 one rep has taken the conversation over; it waits in nurture (dormant); closed (booked, won, lost…)."""
 
 LOST_REASONS = ("not_serviceable", "duplicate", "no_reply", "opted_out", "price", "no_capacity", "other")
@@ -84,8 +84,9 @@ class Lead(Base):
     assigned_at: Mapped[datetime | None]
     first_response_due_at: Mapped[datetime | None]
     """Capture + ``goals.first_response_minutes`` (5 by default): the speed-to-lead promise."""
-    current_queue: Mapped[str | None] = mapped_column(String(16))
-    """One of ``QUEUES``; follows the status and a rep's take-over."""
+    next_action_by: Mapped[str | None] = mapped_column("current_queue", String(16))
+    """Who has the lead's next action, one of ``NEXT_ACTION_BY``; follows the status and a rep's take-over. The
+    column keeps the seeds' route-state name, ``current_queue`` (in Leadline "queue" means RQ's)."""
     taken_over_by: Mapped[str | None] = mapped_column(String(200))
     """The rep who took the conversation over from the bot (the bot stays silent while set)."""
     last_activity_at: Mapped[datetime | None]

@@ -57,7 +57,7 @@ def test_booking_through_the_link_marks_the_lead_booked_stops_the_cadence_and_te
     answer = post(web, event)
     assert answer.status_code == 200 and answer.json()["lead_id"] == lead.id
     booked = lead_of(sessions, p.number)
-    assert (booked.status, booked.stop_reason, booked.current_queue) == ("booked", "booked", "closed")
+    assert (booked.status, booked.stop_reason, booked.next_action_by) == ("booked", "booked", "closed")
     assert booked.booked_at is not None
     with sessions() as s:
         assert {t.result for t in s.scalars(select(Touch).where(Touch.lead_id == lead.id))} == {"cancelled"}
@@ -81,7 +81,7 @@ def test_cancelled_booking_reopens_the_lead_but_a_reschedule_does_not(web, quali
     cancelled = post(web, invitee_event("invitee.canceled", uri=uri + "2", utm_content=ref))
     assert cancelled.json()["status"] == "qualified"
     reopened = lead_of(sessions, p.number)
-    assert (reopened.status, reopened.booked_at, reopened.current_queue) == ("qualified", None, "reps")
+    assert (reopened.status, reopened.booked_at, reopened.next_action_by) == ("qualified", None, "reps")
     assert reopened.stop_reason is None and reopened.enrolled_at is not None  # back in the cadence
 
 

@@ -141,7 +141,7 @@ def test_wanting_a_person_or_anger_hands_the_lead_to_its_rep(llm_stack, talk, fa
     alert = wait_for(lambda: (m := messages_to(llm_stack.sandbox, REP_PHONE)) and len(m) > rep_before and m[-1])
     assert alert["body"].startswith(f"Lead #{lead_of(llm_stack.sessions, p.number).id} {why}; the bot has stepped back.")
     lead = lead_of(llm_stack.sessions, p.number)
-    assert (lead.taken_over_by, lead.current_queue) == ("Dana", "rep")
+    assert (lead.taken_over_by, lead.next_action_by) == ("Dana", "rep")
     fake.respond = lambda body: extraction()
     p.say("ok thanks")
     p.assert_no_more(3)  # the bot stays out of it; the rep gets the message

@@ -28,7 +28,7 @@ def test_every_lead_gets_route_state_at_first_contact(prospect, sessions):
     p.say("hello")
     p.wait_for_replies(2)
     lead = lead_of(sessions, p.number)
-    assert (lead.owner, lead.dispatcher, lead.current_queue) == ("Dana", "round_robin", "bot")
+    assert (lead.owner, lead.dispatcher, lead.next_action_by) == ("Dana", "round_robin", "bot")
     assert lead.assigned_at is not None
     assert lead.first_response_due_at == lead.created_at + timedelta(minutes=5)
     assert lead.first_response_at <= lead.first_response_due_at  # answered inside the promise
@@ -38,7 +38,7 @@ def test_rep_claims_books_and_loses_leads_by_sms(prospect, sandbox, sessions):
     hot, other = prospect(), prospect()
     qualify(hot)
     lead = lead_of(sessions, hot.number)
-    assert (lead.status, lead.current_queue) == ("qualified", "reps")
+    assert (lead.status, lead.next_action_by) == ("qualified", "reps")
     with sessions() as s:
         owed = s.scalars(select(Touch).where(Touch.lead_id == lead.id, Touch.result.is_(None))).all()
     assert owed, "a qualified, unbooked lead is in the cadence"
@@ -50,7 +50,7 @@ def test_rep_claims_books_and_loses_leads_by_sms(prospect, sandbox, sessions):
     answer = rep_says(sandbox, f"BOOKED {lead.id}")
     assert answer == f"Lead #{lead.id} marked booked; its follow-ups are stopped."
     booked = lead_of(sessions, hot.number)
-    assert (booked.status, booked.stop_reason, booked.current_queue) == ("booked", "booked", "closed")
+    assert (booked.status, booked.stop_reason, booked.next_action_by) == ("booked", "booked", "closed")
     with sessions() as s:
         results = {t.result for t in s.scalars(select(Touch).where(Touch.lead_id == lead.id))}
     assert results == {"cancelled"}

@@ -19,7 +19,7 @@ from bot.errors import ActionRefused
 from cadence import enrollment
 from runtime import Runtime
 from store import outbox
-from store.leads import CLOSED_STATUSES, add_activity, assign, queue_for, set_status
+from store.leads import CLOSED_STATUSES, add_activity, assign, set_status, who_acts_next
 from store.models import LOST_REASONS, Lead, Message, utcnow
 from store.suppression import is_suppressed
 
@@ -108,7 +108,7 @@ def take_over(session: Session, lead: Lead, *, rep: str) -> None:
         return
     claim(session, lead, rep=rep)
     lead.taken_over_by = rep
-    lead.current_queue = queue_for(lead)
+    lead.next_action_by = who_acts_next(lead)
     enrollment.stop(session, lead, reason="closed")
     lead.stop_reason = "closed"  # even if it was never enrolled: no stall enrolment while a rep has it
     add_activity(session, lead_id=lead.id, kind="take_over", by=rep)
@@ -119,7 +119,7 @@ def hand_back(session: Session, lead: Lead, *, by: Actor) -> None:
     if lead.taken_over_by is None:
         return
     lead.taken_over_by = None
-    lead.current_queue = queue_for(lead)
+    lead.next_action_by = who_acts_next(lead)
     if lead.stop_reason == "closed":
         lead.stop_reason = None  # a lead that goes quiet again may be enrolled again
     add_activity(session, lead_id=lead.id, kind="hand_back", by=by.name)

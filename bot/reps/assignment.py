@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from graph.playbook import Playbook, RoutingRule
 from graph.texts import display
-from store.leads import assign, queue_for
+from store.leads import assign, who_acts_next
 from store.models import Lead
 
 
@@ -28,7 +28,7 @@ def route_new_lead(session: Session, playbook: Playbook, lead: Lead, *, captured
         rep = playbook.reps[(lead.id - 1) % len(playbook.reps)]
         assign(session, lead=lead, owner=rep.name, dispatcher="round_robin")
     lead.first_response_due_at = captured_at + timedelta(minutes=playbook.goals.first_response_minutes)
-    lead.current_queue = queue_for(lead)
+    lead.next_action_by = who_acts_next(lead)
 
 
 def route_on_answers(session: Session, playbook: Playbook, lead: Lead) -> None:
