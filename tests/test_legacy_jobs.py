@@ -9,21 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from cadence.enrollment import enroll
-from jobs import process as runtimes
-from jobs.process import build_runtime
 from store import outbox
 from store.capture import capture_lead
 from store.inbound import store_inbound
 from store.models import Lead, Touch, utcnow
-from tests.conftest import fresh_database, messages_to, stack_settings
-from tests.test_cadence import redis_db
-from tests.test_touch_batch import daytime_zone
+from tests.conftest import messages_to
+from tests.test_touch_batch import daytime_zone, job_runtime
 
 OLD_PATHS = ["cadence.jobs.process_conversation", "cadence.jobs.start_conversation", "cadence.jobs.send_message",
              "cadence.jobs.send_in_order", "cadence.jobs.run_touches", "cadence.jobs.run_touch",
@@ -33,17 +29,10 @@ _serial = iter(range(1000, 9999))
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory, redis_url, sandbox, web_port, settings):
-    tmp = tmp_path_factory.mktemp("legacy-jobs")
-    url = redis_db(redis_url, 7)
-    Redis.from_url(url).flushdb()
-    rt = build_runtime(stack_settings(database_url=fresh_database(tmp, "_legacy"), redis_url=url,
-                                      sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
-                                      queue_name="legacy-job-tests"))
-    previous = runtimes._current
-    runtimes.install(rt)
-    yield rt
-    runtimes._current = previous
-    rt.close()
+    with job_runtime(tmp_path_factory.mktemp("legacy-jobs"), redis_url=redis_url, redis_db_number=7,
+                     sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
+                     queue_name="legacy-job-tests") as rt:
+        yield rt
 
 
 def run_old_job(rt, path: str, *args):

@@ -5,7 +5,10 @@ wins, a batch run again after its worker stopped sends what it had queued, and n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +20,7 @@ from cadence.enrollment import enroll
 from jobs import process as runtimes
 from jobs.process import build_runtime
 from jobs.touches import run_touches
+from runtime import Runtime
 from store.consent import opt_out
 from store.models import Activity, Lead, Message, Touch, utcnow
 from tests.conftest import fresh_database, messages_to, stack_settings
@@ -32,19 +36,31 @@ def daytime_zone() -> str:
     return next(z for z in ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19)
 
 
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory, redis_url, sandbox, web_port, settings):
-    tmp = tmp_path_factory.mktemp("touch-batch")
-    url = redis_db(redis_url, 6)
+@contextmanager
+def job_runtime(tmp: Path, *, redis_url: str, redis_db_number: int, sandbox_url: str, web_port: int, playbook: Path,
+                queue_name: str) -> Iterator[Runtime]:
+    """A runtime on a database and Redis database of its own, installed as the one this process's jobs use
+    (``jobs.process.current``) while the block runs, so a job runs in process as a worker would run it."""
+    url = redis_db(redis_url, redis_db_number)
     Redis.from_url(url).flushdb()
-    rt = build_runtime(stack_settings(database_url=fresh_database(tmp, "_batch"), redis_url=url,
-                                      sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
-                                      queue_name="touch-batch-tests"))
+    rt = build_runtime(stack_settings(database_url=fresh_database(tmp, f"_{queue_name}"), redis_url=url,
+                                      sandbox_url=sandbox_url, web_port=web_port, playbook=playbook,
+                                      queue_name=queue_name))
     previous = runtimes._current
     runtimes.install(rt)
-    yield rt
-    runtimes._current = previous
-    rt.close()
+    try:
+        yield rt
+    finally:
+        runtimes._current = previous
+        rt.close()
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory, redis_url, sandbox, web_port, settings):
+    with job_runtime(tmp_path_factory.mktemp("touch-batch"), redis_url=redis_url, redis_db_number=6,
+                     sandbox_url=sandbox.url, web_port=web_port, playbook=settings.playbook,
+                     queue_name="touch-batch-tests") as rt:
+        yield rt
 
 
 _serial = iter(range(1000, 9999))
