@@ -32,9 +32,10 @@ browser:  ## Debian's Chromium for the dashboard's browser tests (installed when
 test: install browser lint  ## lint, then the test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install  ## ruff (pyflakes, pycodestyle, bugbear, import order) and the one-way imports (lint-imports); pyproject.toml
+lint: install  ## ruff (pyflakes, pycodestyle, bugbear, import order), the one-way imports (lint-imports) and mypy; pyproject.toml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: install  ## every M figure (median of 3 runs) beside its target; writes bench/results.json
 	$(PY) bench/run.py

@@ -157,7 +157,7 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
     from store.report import FIELDS, owner_report
 
     try:
-        window = {k: parse_instant(v) if v else None for k, v in (("since", since), ("until", until))}
+        start, end = (parse_instant(v) if v else None for v in (since, until))
     except ValueError:
         raise click.BadParameter("expected ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00:00-07:00") from None
     engine = make_engine(DatabaseSettings().database_url)
@@ -165,7 +165,7 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
     writer.writeheader()
     count = 0
     with make_sessionmaker(engine)() as session:
-        for row in owner_report(session, **window):
+        for row in owner_report(session, since=start, until=end):
             writer.writerow(row)
             count += 1
     engine.dispose()

@@ -207,6 +207,7 @@ class LocalRunSettings(Settings):
     twilio_account_sid: str | None = None  # type: ignore[assignment]
     twilio_auth_token: SecretStr | None = None  # type: ignore[assignment]
 
+    @model_validator(mode="after")
     def _dashboard_needs_a_secret_key(self) -> LocalRunSettings:  # replaces Settings' check: make run supplies the key
         return self
 

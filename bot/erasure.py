@@ -22,9 +22,8 @@ def erase(rt: Runtime, phone: str) -> dict[str, Any]:
     with rt.sessions.begin() as session:
         erased = erase_number(session, phone=phone)
     threads = [f"{channel_of(a)}:{phone}" for a in every_address(phone)]  # LeadRef.thread_id
-    saver = rt.graph.checkpointer
     for thread in threads:
-        saver.delete_thread(thread)
+        rt.checkpointer.delete_thread(thread)
     jobs = rt.jobs.forget(phone=phone, lead_ids=erased.lead_ids, message_ids=erased.message_ids,
                           touch_ids=erased.touch_ids)
     for key in rt.redis.scan_iter(match=f"*{phone}*", count=1000):  # keys an earlier release named by number

@@ -34,8 +34,13 @@ class LanguageModel:
     """One configured model, shared by a process's jobs (the client is thread-safe)."""
 
     def __init__(self, settings: Settings, playbook: Playbook, sessions: sessionmaker[Session]):
+        """Raises:
+            ValueError: ``OPENAI_API_KEY`` is not set (``Runtime.llm`` is None then: no model at all).
+        """
         from langchain_openai import ChatOpenAI
 
+        if settings.openai_api_key is None:
+            raise ValueError("a language model needs OPENAI_API_KEY")
         self.playbook = playbook
         self.sessions = sessions
         self.model_name = settings.llm_model

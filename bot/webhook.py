@@ -65,7 +65,7 @@ def inbound() -> Response | tuple[Response, int]:
 
 @bp.post("/status")
 @twilio_signed
-def status() -> tuple[str, int]:
+def status() -> tuple[Response, int] | tuple[str, int]:
     """Status callback: the message's status moves forward only; 21610/63014 opt the number out."""
     sid, new_status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
     if not sid or not new_status:

@@ -24,8 +24,8 @@ def lead_timezone(phone: str, business_timezone: str) -> str:
         zones = phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
     except phonenumbers.NumberParseException:
         return business_timezone
-    zones = [z for z in zones if z != phone_timezone.UNKNOWN_TIMEZONE]
-    return zones[0] if len(zones) == 1 else business_timezone
+    known = [z for z in zones if z != phone_timezone.UNKNOWN_TIMEZONE]
+    return known[0] if len(known) == 1 else business_timezone
 
 
 def _within(local: time, span: TimeRange) -> bool:

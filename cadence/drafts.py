@@ -36,7 +36,9 @@ def send_approval_requests(rt: Runtime, message_id: int) -> None:
 def personal_draft(rt: Runtime, touch_id: int) -> str | None:
     """A model's personal version of the touch's text from the lead's answers and recent messages, checked
     (``graph.drafts``); None when there is no model, the touch is not a free-text send, or the draft fails."""
-    pb = rt.playbook
+    pb, llm = rt.playbook, rt.llm
+    if llm is None:
+        return None
     with rt.sessions() as session:
         touch = session.get(Touch, touch_id)
         if touch is None or not is_owed(touch):
@@ -56,5 +58,5 @@ def personal_draft(rt: Runtime, touch_id: int) -> str | None:
         channel, lead_id = lead.channel, lead.id
     allowed_urls = playbook_urls(pb) | urls_in([template])
     allowed_numbers = digits_in([t for _, t in pb.texts()])
-    return rt.llm.write("draft", prompts.draft(pb), material, lead_id=lead_id, check=lambda text: check_draft(
+    return llm.write("draft", prompts.draft(pb), material, lead_id=lead_id, check=lambda text: check_draft(
         text, channel=channel, allowed_urls=allowed_urls, allowed_numbers=allowed_numbers))

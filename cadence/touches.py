@@ -83,8 +83,10 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
         outcome, message_id = _prepare(session, rt, touch, lead, now, draft=draft)
     if outcome is TouchRun.DEFERRED:
         with rt.sessions.begin() as session:
-            enqueue_deferred(rt, session.get(Touch, touch_id), now)
-    if outcome is TouchRun.AWAITING_APPROVAL:
+            deferred = session.get(Touch, touch_id)
+            if deferred is not None:  # else erased since: nothing to enqueue
+                enqueue_deferred(rt, deferred, now)
+    if outcome is TouchRun.AWAITING_APPROVAL and message_id is not None:  # (it always has its draft's row)
         send_approval_requests(rt, message_id)
         return outcome
     if message_id is None:
@@ -96,7 +98,7 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
 class PlannedSend:
     """A touch decided to go: what its outbox row says."""
 
-    body: str | None
+    body: str
     content_sid: str | None
     variables: dict[str, str] | None
     drafted: bool
@@ -161,7 +163,7 @@ def decide(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetim
     else:
         touch.message_type = "sms"
     drafted = bool(draft) and content_sid is None
-    if drafted:
+    if draft and drafted:
         body = draft
     return PlannedSend(body=body, content_sid=content_sid, variables=variables, drafted=drafted,
                  awaiting=drafted and (lead.score_total or 0) >= pb.scoring.hot_at)
@@ -185,8 +187,9 @@ def record_queued(session: Session, rt: Runtime, touch: Touch, lead: Lead, send:
 def enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
     """A touch deferred past quiet hours: enqueued for that time when it is within TOUCH_HORIZON_S, else left
     for the reconciler (Redis holds only what is due next)."""
-    if touch.next_attempt_at - now <= timedelta(seconds=rt.settings.touch_horizon_s):
-        touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)
+    when = touch.next_attempt_at  # the deferral's end (a touch without one is the reconciler's to look at)
+    if when is not None and when - now <= timedelta(seconds=rt.settings.touch_horizon_s):
+        touch.job_id = rt.jobs.touch(touch.id, when)
         touch.enqueued_at = now
     else:
         touch.enqueued_at = None

@@ -183,8 +183,8 @@ class RQJobs:
         Jobs carry ids, so each job's first argument is matched against the ids of its kind; a batch of
         touches goes only when every touch in it was the number's (the others' ids stay).
         """
-        ids = {"message": set(message_ids) | set(every_address(phone)), "lead": set(lead_ids),
-               "touch": set(touch_ids)}
+        ids: dict[str, set[int | str]] = {"message": set(message_ids) | set(every_address(phone)),
+                                          "lead": set(lead_ids), "touch": set(touch_ids)}
         queue = self.queue
         candidates = set(queue.get_job_ids())
         for registry in (ScheduledJobRegistry(queue=queue), DeferredJobRegistry(queue=queue),
@@ -194,7 +194,7 @@ class RQJobs:
         for job in Job.fetch_many(list(candidates), connection=self.rt.redis, serializer=queue.serializer):
             if job is None or not job.args:
                 continue
-            kind, first = JOB_ARGUMENT_KINDS.get(job.func_name.rsplit(".", 1)[-1]), job.args[0]
+            kind, first = JOB_ARGUMENT_KINDS.get((job.func_name or "").rsplit(".", 1)[-1]), job.args[0]
             if kind == "touches":
                 mine = bool(first) and set(first) <= set(touch_ids)
             elif kind == "messages":

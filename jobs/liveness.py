@@ -29,4 +29,6 @@ def alive_jobs(redis: Redis, job_ids: list[str], job_timeout_s: float) -> set[st
     with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hmget(f"rq:job:{job_id}", "status", "started_at")
-        return {job_id for job_id, job in zip(job_ids, pipe.execute(), strict=True) if job_alive(*job, job_timeout_s)}
+        replies = pipe.execute()
+    return {job_id for job_id, (status, started_at) in zip(job_ids, replies, strict=True)
+            if job_alive(status, started_at, job_timeout_s)}

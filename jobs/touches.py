@@ -8,9 +8,10 @@ import threading
 import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from queue import Empty, SimpleQueue
 
-from bot.delivery.send import record_sends, send_unrecorded
+from bot.delivery.send import Outcome, record_sends, send_unrecorded
 from cadence.batch import prepare_batch
 from cadence.touches import EARLY_WAIT, TouchRun, run_touch
 from jobs.process import current
@@ -18,8 +19,12 @@ from jobs.sends import requeue
 from runtime import Runtime
 from store import touches as touch_rows
 from store.models import utcnow
+from store.sends import SentRecord
 
 log = logging.getLogger(__name__)
+
+_SendFuture = Future[tuple[Outcome, SentRecord | None]]
+"""A send on the touch threads (:func:`bot.delivery.send.send_unrecorded`)."""
 
 
 _touch_pool: ThreadPoolExecutor | None = None
@@ -62,8 +67,8 @@ def run_touches(touch_ids: list[int]) -> dict[str, int]:
     rt = current()
     if rt.llm is not None:
         return _run_each(rt, touch_ids)
-    with rt.sessions() as session:
-        due = touch_rows.due_times(session, touch_ids=touch_ids)
+    with rt.sessions() as session:  # a touch without a due time is left out: it is ready at once, as a missing one
+        due = {i: t for i, t in touch_rows.due_times(session, touch_ids=touch_ids).items() if t is not None}
     counts: dict[str, int] = {}
     sending = _Sends(rt, counts)
     waiting = list(touch_ids)
@@ -99,8 +104,8 @@ class _Sends:
     def __init__(self, rt: Runtime, counts: dict[str, int]) -> None:
         self.rt, self.counts = rt, counts
         self.in_flight = 0
-        self.completed: SimpleQueue = SimpleQueue()
-        self.records: list = []
+        self.completed: SimpleQueue[tuple[_SendFuture, int]] = SimpleQueue()
+        self.records: list[SentRecord] = []
         self.oldest: float | None = None
         self.errors: list[BaseException] = []
 
@@ -109,16 +114,23 @@ class _Sends:
         for message_id in message_ids:
             future = pool.submit(send_unrecorded, self.rt, message_id)
             self.in_flight += 1
-            future.add_done_callback(lambda f, m=message_id: self.completed.put((f, m)))
+            future.add_done_callback(partial(self._on_done, message_id))
+
+    def _on_done(self, message_id: int, future: _SendFuture) -> None:
+        """On a touch thread, as the send ends: hand it to :meth:`drain` on the job's thread."""
+        self.completed.put((future, message_id))
 
     def drain(self, until_s: float | None = None) -> None:
         """Collect completed sends for ``until_s`` seconds, or until none is in flight (None)."""
         deadline = None if until_s is None else time.monotonic() + until_s
         while True:
             left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or (deadline is None and not self.in_flight):
+            if left is None:
+                if not self.in_flight:
+                    break
+            elif left <= 0:
                 break
-            if not self.in_flight:
+            elif not self.in_flight:
                 time.sleep(left)
                 break
             try:
@@ -129,11 +141,11 @@ class _Sends:
                 self.in_flight -= 1
                 self._collect(future, message_id)
             if self.records and (len(self.records) >= self.RECORD_EVERY or not self.in_flight
-                                 or time.monotonic() - self.oldest >= self.RECORD_WITHIN_S):
+                                 or (self.oldest is not None and time.monotonic() - self.oldest >= self.RECORD_WITHIN_S)):
                 self._record()
         self._record()
 
-    def _collect(self, future: Future, message_id: int) -> None:
+    def _collect(self, future: _SendFuture, message_id: int) -> None:
         try:
             sent, record = future.result()
         except CancelledError as exc:  # the worker is stopping: the send was never started; its row stays pending

@@ -27,10 +27,11 @@ from store.db import make_engine, make_sessionmaker
 from store.redis import connect
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
     from bot.llm import LanguageModel
     from bot.twilio.rate import SendRate
+    from graph.builder import QualificationGraph
 
 
 class Jobs(Protocol):
@@ -95,7 +96,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     redis: Redis
     queue: Queue
-    jobs: Jobs = field(default_factory=lambda: _Unwired())  # type: ignore[arg-type,return-value]
+    jobs: Jobs = field(default_factory=_Unwired)
     _resources: ExitStack = field(default_factory=ExitStack)
 
     @cached_property
@@ -103,14 +104,21 @@ class Runtime:
         return Sender(make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status")
 
     @cached_property
-    def graph(self) -> "CompiledStateGraph":
-        """The conversation graph with its checkpointer open for the life of the runtime (imported here: a web
-        process that never runs a turn does not load LangGraph)."""
-        from graph.builder import build_graph
+    def checkpointer(self) -> "BaseCheckpointSaver[str]":
+        """The conversations' checkpointer, open for the life of the runtime: the one :attr:`graph` is compiled
+        with, which erasure and pruning use directly (imported here: a web process that never runs a turn does
+        not load LangGraph)."""
         from store.checkpoints import open_checkpointer
 
-        return build_graph(self._resources.enter_context(open_checkpointer(
-            self.settings.database_url, pool_size=self.settings.worker_threads)))
+        return self._resources.enter_context(open_checkpointer(
+            self.settings.database_url, pool_size=self.settings.worker_threads))
+
+    @cached_property
+    def graph(self) -> "QualificationGraph":
+        """The conversation graph on :attr:`checkpointer`."""
+        from graph.builder import build_graph
+
+        return build_graph(self.checkpointer)
 
     @cached_property
     def send_rate(self) -> "SendRate":

@@ -110,9 +110,10 @@ def is_held(session: Session, *, message_id: int, now: datetime) -> datetime | N
     """The row's ``send_after`` when it is still pending and held past ``now`` (a rep alert waiting for the call
     window, a send waiting for its slot in the sender's rate); else None."""
     row = session.execute(select(Message.outbox_state, Message.send_after).where(Message.id == message_id)).first()
-    if row is None or row.outbox_state != "pending" or row.send_after is None or row.send_after <= now:
+    if row is None:
         return None
-    return row.send_after
+    state, held_until = row
+    return held_until if state == "pending" and held_until is not None and held_until > now else None
 
 
 def pending_among(session: Session, *, message_ids: list[int]) -> list[int]:

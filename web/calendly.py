@@ -65,7 +65,7 @@ def parse_signature(header: str) -> Signature | None:
     parts = header.split(",")
     if len(parts) != 2:
         return None
-    fields = dict(m.groups() for part in parts if (m := _SIGNATURE_PART.fullmatch(part.strip())))
+    fields = {m[1]: m[2] for part in parts if (m := _SIGNATURE_PART.fullmatch(part.strip()))}
     if set(fields) != {"t", "v1"} or not _HEX_SHA256.fullmatch(fields["v1"]):
         return None
     try:

@@ -82,7 +82,10 @@ def take_login_attempt(redis: Redis, address: str) -> tuple[int, int]:
     """
     key = ATTEMPTS_KEY_PREFIX + address
     with redis.pipeline(transaction=True) as pipe:
-        _, count, ttl = pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key).ttl(key).execute()
+        pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+        _, count, ttl = pipe.execute()
     return int(count), max(int(ttl), 1)
 
 

@@ -31,13 +31,14 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
         if lead is None or lead.status == "opted_out" or is_suppressed(session, address=lead.address):
             return TurnResult()
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
-    config = {"configurable": {"thread_id": ref.thread_id}}
-    saved = rt.graph.get_state(config).values
+    saved = rt.graph.get_state(ref.config).values
     if saved and saved.get("last_turn") != turn:
-        rt.graph.checkpointer.delete_thread(ref.thread_id)  # a new capture starts the conversation afresh
+        rt.checkpointer.delete_thread(ref.thread_id)  # a new capture starts the conversation afresh
     values = run_graph(rt, ref, turn=turn, body="")
     with rt.sessions.begin() as session:
         lead = session.get(Lead, lead_id)
+        if lead is None:  # erased while the graph ran: nothing left to write to
+            return TurnResult()
         route = business_route(rt.settings, channel=lead.channel)
         texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                                  answers={})

@@ -28,7 +28,7 @@ def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str,
     the deterministic parser is sure (a short answer it reads costs no model call), or the call failed."""
     if rt.llm is None or not body.strip():
         return None
-    saved = rt.graph.get_state({"configurable": {"thread_id": lead.thread_id}}).values
+    saved = rt.graph.get_state(lead.config).values
     if saved.get("last_turn") == turn:
         return None
     pending = rt.playbook.questions[saved["question_index"]] if saved.get("phase") == "asking" else None
@@ -45,7 +45,9 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     and ``angry`` hand the lead to its owner (the bot goes silent, the rep is told); a
     ``wrong_number`` gets an apology and the lead is closed as lost (``other``).
     """
-    lead = session.get(Lead, lead_id)
+    lead, message = session.get(Lead, lead_id), session.get(Message, message_id)
+    if lead is None or message is None:  # erased since the turn began (run_turn read both): nothing to act on
+        return TurnResult()
     intent = understanding["intent"]
     mark_processed(session, message_id=message_id)
     add_activity(session, lead_id=lead.id, kind="intent", intent=intent, message_id=message_id)
@@ -57,14 +59,14 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
                              answers=lead.answers or {})
     queued: list[int | None] = []
     if intent == "wrong_number":
-        queued += reply_to(session, rt, lead, session.get(Message, message_id),
+        queued += reply_to(session, rt, lead, message,
                          render(rt.playbook.text("replies.wrong_number", language), **texts))
         set_status(session, lead=lead, status="lost", lost_reason="other")
         enrollment.stop(session, lead, reason="closed")
         return TurnResult(outbox_ids=[i for i in queued if i])
     owner = rt.playbook.rep_named(lead.owner) or rt.playbook.reps[0]
     texts["rep"] = owner.name
-    queued += reply_to(session, rt, lead, session.get(Message, message_id),
+    queued += reply_to(session, rt, lead, message,
                      render(rt.playbook.text("replies.handoff", language), **texts))
     if lead.status not in CLOSED_STATUSES:
         lead_actions.take_over(session, lead, rep=owner.name)

@@ -17,7 +17,7 @@ HELP = frozenset({"HELP", "INFO"})
 Keyword = Literal["opt_out", "opt_in", "help"]
 
 
-def normalize(body: str) -> str:
+def normalize(body: str | None) -> str:
     """Upper-case letters and digits only: ``" Stop! "`` → ``"STOP"``."""
     return re.sub(r"[\W_]+", "", body or "").upper()
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.context import TurnContext
 from runtime import Runtime
 from store.checkpoints import prune_thread
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 PRUNE_EVERY_TURNS = 1
 """A conversation's old checkpoints are dropped every this many turns (at most this many are kept). Every
@@ -46,6 +49,11 @@ class LeadRef:
         """The conversation's checkpointer thread: one per (channel, phone)."""
         return f"{self.channel}:{self.phone}"
 
+    @property
+    def config(self) -> RunnableConfig:
+        """The graph's run config for the conversation's thread."""
+        return {"configurable": {"thread_id": self.thread_id}}
+
 
 def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str,
               understanding: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -53,16 +61,15 @@ def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str,
 
     ``understanding`` is a model's proposal for ``body`` (``graph.understanding.clean``), or None.
     """
-    config = {"configurable": {"thread_id": lead.thread_id}}
-    saved = rt.graph.get_state(config).values
+    saved = rt.graph.get_state(lead.config).values
     if saved.get("last_turn") == turn:
         return saved
     context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
-    values = rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, config, context=context,
+    values = rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, lead.config, context=context,
                              durability="exit")
     if values.get("turns_taken", 0) % PRUNE_EVERY_TURNS == 0:
         try:
-            prune_thread(rt.graph.checkpointer, lead.thread_id)
+            prune_thread(rt.checkpointer, lead.thread_id)
         except Exception:  # housekeeping: a later turn prunes again
             log.warning("could not prune the checkpoints of a conversation", exc_info=True)
     return values

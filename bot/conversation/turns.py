@@ -57,7 +57,8 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
         message = session.get(Message, message_id)
         if message is None or message.processed_at is not None:
             return TurnResult()
-        if message.lead_id is None:
+        lead = message.lead
+        if lead is None:
             rep = _rep_sender(rt, message)
             if rep is not None:
                 queued = _from_rep(session, rt, message, rep)
@@ -72,8 +73,6 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
             if lead.owner is None:
                 route_new_lead(session, rt.playbook, lead, captured_at=lead.created_at)
             _replied(session, lead, message)
-        else:
-            lead = message.lead
         early = compliance(session, rt, message, lead)
         if early is not None:
             mark_processed(session, message_id=message_id)
@@ -101,6 +100,8 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
     """Write a turn's results: outbox rows for replies and rep alerts, the lead's answers, score and status,
     and the cadence it enrolls in or stops."""
     lead = session.get(Lead, lead_id)
+    if lead is None:  # erased since the turn began (run_turn read it), and its messages with it
+        return TurnResult()
     first_outcome = bool(values.get("outcome")) and lead.score_total is None
     route = reply_route(rt.settings, business_address=lead.business_address or "")
     queued = [
@@ -121,8 +122,11 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
 
 def _rep_sender(rt: Runtime, message: Message) -> Rep | None:
     """The rep who sent ``message`` from their rep phone and channel, or None for a prospect."""
-    rep = rt.playbook.rep_for_phone(phone_of(message.from_address))
-    return rep if rep is not None and rep.channel == channel_of(message.from_address) else None
+    sender = message.from_address
+    if sender is None:  # only outbound rows lack one
+        return None
+    rep = rt.playbook.rep_for_phone(phone_of(sender))
+    return rep if rep is not None and rep.channel == channel_of(sender) else None
 
 
 def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:

@@ -78,9 +78,10 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRe
             if claimed.kind == "touch":
                 touches.record_message_outcome(session, message_id=message_id, result="cancelled")
             return Outcome.CANCELLED, None
-    if not claimed.from_address and not claimed.messaging_service_sid:
+    sender = claimed.messaging_service_sid or claimed.from_address
+    if not sender:
         return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM"), None
-    wait_s = rt.send_rate.reserve(claimed.messaging_service_sid or claimed.from_address)
+    wait_s = rt.send_rate.reserve(sender)
     if wait_s > INLINE_WAIT_S:  # the sender's rate is spoken for: back in the outbox until its slot
         with rt.sessions.begin() as session:
             sends.release(session, message_id=message_id, error_message=None,
@@ -144,9 +145,9 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outco
     with rt.sessions.begin() as session:
         sends.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
         touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
-        if code == OPTED_OUT:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
-            phone = phone_of(session.get(Message, message_id).to_address)
-            consent.opt_out(session, phone=phone, keyword=None, source="carrier",
+        message = session.get(Message, message_id) if code == OPTED_OUT else None
+        if message is not None:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
+            consent.opt_out(session, phone=phone_of(message.to_address), keyword=None, source="carrier",
                             text="Twilio error 21610 (recipient unsubscribed)")
     return Outcome.FAILED
 
@@ -168,9 +169,9 @@ def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
     """
     cutoff = utcnow() - timedelta(seconds=rt.settings.stale_claim_after_s)
     counts = {"found_sent": 0, "released": 0}
-    with rt.sessions() as session:
+    with rt.sessions() as session:  # a stale claim has its claimed_at (the query compares it): the filter is for mypy
         rows = [(m.id, m.to_address, m.body, m.content_sid, m.claimed_at)
-                for m in sends.stale_claims(session, claimed_before=cutoff)]
+                for m in sends.stale_claims(session, claimed_before=cutoff) if m.claimed_at is not None]
     for message_id, to, body, content_sid, claimed_at in rows:
         try:
             found = _find_at_twilio(rt, to=to, body=body, template=content_sid is not None, since=claimed_at)

@@ -15,8 +15,11 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 
+from redis.typing import EncodableT, FieldT
+
 from runtime import Runtime
 from store import sends
+from store.redis import text
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,8 @@ def keep(rt: Runtime, records: list[sends.SentRecord]) -> bool:
     """
     if not records:
         return True
-    fields = {str(r.message_id): json.dumps({**asdict(r), "sent_at": r.sent_at.isoformat()}) for r in records}
+    fields: dict[FieldT, EncodableT] = {
+        str(r.message_id): json.dumps({**asdict(r), "sent_at": r.sent_at.isoformat()}) for r in records}
     try:
         rt.redis.hset(_key(rt), mapping=fields)
         return True
@@ -60,7 +64,7 @@ def record_kept(rt: Runtime, *, prospect_kinds: frozenset[str]) -> int:
             data = json.loads(value)
             records.append(sends.SentRecord(**{**data, "sent_at": datetime.fromisoformat(data["sent_at"])}))
         except (ValueError, TypeError, KeyError):  # not ours to read: dropped below, the stale-claim pass settles it
-            log.error("unreadable kept send for outbox row %s dropped", field.decode(errors="replace"))
+            log.error("unreadable kept send for outbox row %s dropped", text(field, errors="replace"))
     with rt.sessions.begin() as session:
         recorded = sends.record_sent_if_claimed(session, records, prospect_kinds=prospect_kinds)
     rt.redis.hdel(_key(rt), *raw.keys())

@@ -178,9 +178,13 @@ def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, t
     if draft.outbox_state != outbox.AWAITING_APPROVAL:
         raise ActionRefused("that draft was already decided")
     lead = draft.lead
+    if lead is None:  # drafts are written for a lead (and erased with it): this is no draft
+        raise ActionRefused("that draft does not exist")
     why_not = None
-    if lead.status in CLOSED_STATUSES or lead.taken_over_by:
-        why_not = f"the lead is {lead.status if lead.status in CLOSED_STATUSES else 'with ' + lead.taken_over_by}"
+    if lead.status in CLOSED_STATUSES:
+        why_not = f"the lead is {lead.status}"
+    elif lead.taken_over_by:
+        why_not = f"the lead is with {lead.taken_over_by}"
     elif lead.stop_reason:
         why_not = f"its cadence stopped ({lead.stop_reason})"
     elif is_suppressed(session, address=lead.address):

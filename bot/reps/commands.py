@@ -42,6 +42,7 @@ def _lead_id(text: str) -> int | None:
 
 def handle(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:
     """Carry out the command in ``message`` from ``rep`` and answer it; returns what to send after commit."""
+    assert message.from_address is not None  # an inbound row, matched to ``rep`` by its sender (turns._rep_sender)
     answer, queued = _run(session, rt, (message.body or "").strip(), rep, key=f"sms:{message.id}")
     route = reply_route(rt.settings, business_address=message.to_address)
     row = outbox.add_outbound(session, lead_id=None, kind="rep_reply", to_address=message.from_address, body=answer,

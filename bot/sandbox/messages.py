@@ -73,7 +73,7 @@ def create_message(account_sid: str) -> Any:
     form = request.form
     to = form.get("To", "")
     refusal = invalid_create(form) or injected_fault(ctx.state, to, ctx.latency_s) \
-        or over_rate(ctx.state, form.get("MessagingServiceSid") or form.get("From"))
+        or over_rate(ctx.state, form.get("MessagingServiceSid") or form.get("From", ""))
     if refusal:
         return refusal
     with ctx.state.lock:
