@@ -18,6 +18,7 @@ from rq import Queue, RateLimit, Retry
 from rq.job import Job
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry
 
+from cadence.dispatch import dispatch
 from jobs.liveness import alive_jobs
 from store import outbox
 from store.addresses import every_address
@@ -128,8 +129,6 @@ class RQJobs:
         A failure to reach Redis is logged, not raised: the rows are in the database and the reconciler
         enqueues what Redis never got.
         """
-        from cadence.dispatch import dispatch
-
         try:
             if outbox_ids:
                 with self.rt.sessions() as session:

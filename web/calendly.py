@@ -116,7 +116,7 @@ def calendly() -> tuple[Any, int]:
         if kind == "invitee.created":
             queued = lead_actions.mark_booked(session, rt, lead, by=actor, key=booking_key, detail=detail)
         elif rescheduled:
-            queued = lead_actions.Queued()  # the new booking's invitee.created follows
+            queued = lead_actions.AfterCommit()  # the new booking's invitee.created follows
         else:
             queued = lead_actions.cancel_booking(session, rt, lead, by=actor, key=booking_key, detail=detail)
         status = lead.status

@@ -129,12 +129,12 @@ def _rep_sender(rt: Runtime, message: Message) -> Rep | None:
     return rep if rep is not None and rep.channel == channel_of(sender) else None
 
 
-def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.Queued:
+def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_actions.AfterCommit:
     """A rep's text: STOP and START apply to the rep's number as to anyone's; the rest is a rep command."""
     keyword = classify(message.body or "")
     if keyword == "opt_out":
         consent.opt_out(session, phone=rep.phone, keyword=normalize(message.body), text=message.body)
-        return lead_actions.Queued()
+        return lead_actions.AfterCommit()
     if keyword == "opt_in":
         consent.opt_in(session, phone=rep.phone, text=message.body or "")
     return rep_commands.handle(session, rt, message, rep)

@@ -1,5 +1,5 @@
 """Texts to the business's reps: a lead's owner, or every rep while it has none (rep alerts, forwarded
-messages, draft approvals). Queued as outbox rows, sent like every other row."""
+messages, draft approvals). AfterCommit as outbox rows, sent like every other row."""
 
 from __future__ import annotations
 

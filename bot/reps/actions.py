@@ -17,6 +17,8 @@ from bot.delivery.rep_texts import notify_owner
 from bot.delivery.senders import business_route, reply_route
 from bot.errors import ActionRefused
 from cadence import enrollment
+from cadence.clock import quiet_until
+from graph.drafts import MAX_CHARS
 from runtime import Runtime
 from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, assign, set_status, who_acts_next
@@ -25,7 +27,7 @@ from store.suppression import is_suppressed
 
 
 @dataclass(frozen=True)
-class Queued:
+class AfterCommit:
     """What an action left to do after commit: outbox rows to send, touches to put in Redis."""
 
     outbox_ids: list[int] = field(default_factory=list)
@@ -40,35 +42,35 @@ class Actor:
 
 
 def mark_booked(session: Session, rt: Runtime, lead: Lead, *, by: Actor, key: str,
-                detail: dict[str, Any] | None = None) -> Queued:
+                detail: dict[str, Any] | None = None) -> AfterCommit:
     """Record a booking: status ``booked``, cadence stopped with stop ``booked``, the owner rep told.
 
     ``key`` identifies the booking (Calendly's invitee URI, or a dashboard form nonce) and
     makes a retry harmless. Queues the rep's notification.
     """
     if lead.status == "booked":
-        return Queued()
+        return AfterCommit()
     set_status(session, lead=lead, status="booked")
     enrollment.stop(session, lead, reason="booked")
     add_activity(session, lead_id=lead.id, kind="booking", event="created", by=by.name, **(detail or {}))
     if lead.owner == by.name:
-        return Queued()  # the owner did it: nobody else to tell
+        return AfterCommit()  # the owner did it: nobody else to tell
     when = f" for {detail['start_time']}" if detail and detail.get("start_time") else ""
-    return Queued(notify_owner(session, rt, lead, f"Booked{when}: {_who(lead)}. Lead #{lead.id}.", key=f"booked:{key}"))
+    return AfterCommit(notify_owner(session, rt, lead, f"Booked{when}: {_who(lead)}. Lead #{lead.id}.", key=f"booked:{key}"))
 
 
 def cancel_booking(session: Session, rt: Runtime, lead: Lead, *, by: Actor, key: str,
-                   detail: dict[str, Any] | None = None) -> Queued:
+                   detail: dict[str, Any] | None = None) -> AfterCommit:
     """A cancelled booking reopens the lead: back to ``qualified`` in the reps' queue, and in the cadence again."""
     if lead.status != "booked":
-        return Queued()
+        return AfterCommit()
     set_status(session, lead=lead, status="qualified")
     lead.booked_at = None
     add_activity(session, lead_id=lead.id, kind="booking", event="canceled", by=by.name, **(detail or {}))
     touch_ids = enrollment.enroll(session, rt, lead, why="booking_canceled")
     ids = notify_owner(session, rt, lead, f"Booking cancelled: {_who(lead)}. Lead #{lead.id} is open again.",
                        key=f"canceled:{key}")
-    return Queued(ids, touch_ids)
+    return AfterCommit(ids, touch_ids)
 
 
 def mark_won(session: Session, lead: Lead, *, by: Actor) -> None:
@@ -125,7 +127,7 @@ def hand_back(session: Session, lead: Lead, *, by: Actor) -> None:
     add_activity(session, lead_id=lead.id, kind="hand_back", by=by.name)
 
 
-def rep_reply(session: Session, rt: Runtime, lead: Lead, *, text: str, by: Actor, key: str) -> Queued:
+def rep_reply(session: Session, rt: Runtime, lead: Lead, *, text: str, by: Actor, key: str) -> AfterCommit:
     """The rep's typed reply, queued to go out through Twilio from the business's number.
 
     Raises:
@@ -143,7 +145,7 @@ def rep_reply(session: Session, rt: Runtime, lead: Lead, *, text: str, by: Actor
                               messaging_service_sid=route.messaging_service_sid)
     if row is not None:
         add_activity(session, lead_id=lead.id, kind="message", direction="outbound", message_id=row, by=by.name)
-    return Queued([row] if row else [])
+    return AfterCommit([row] if row else [])
 
 
 def add_note(session: Session, lead: Lead, *, text: str, by: Actor) -> None:
@@ -163,7 +165,7 @@ def _who(lead: Lead) -> str:
     return f"{name} {lead.phone}"
 
 
-def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, text: str | None = None) -> Queued:
+def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, text: str | None = None) -> AfterCommit:
     """Send a model's draft (or the rep's edit of it, ``text``): re-checked first, then queued for sending.
 
     A draft is re-checked as any send is: if the lead has replied, booked, been closed or
@@ -172,9 +174,6 @@ def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, t
     Raises:
         ActionRefused: the draft is gone, already decided, or no longer applies (it is then cancelled).
     """
-    from cadence.clock import quiet_until
-    from graph.drafts import MAX_CHARS
-
     if draft.outbox_state != outbox.AWAITING_APPROVAL:
         raise ActionRefused("that draft was already decided")
     lead = draft.lead
@@ -204,4 +203,4 @@ def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, t
     draft.outbox_state = "pending"
     add_activity(session, lead_id=lead.id, kind="draft_approved", by=by.name, message_id=draft.id,
                  edited=text is not None)
-    return Queued([draft.id])
+    return AfterCommit([draft.id])

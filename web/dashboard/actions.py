@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from bot.errors import ActionRefused
 from bot.reps import actions as rep_actions
-from bot.reps.actions import Actor, Queued
+from bot.reps.actions import Actor, AfterCommit
 from runtime import Runtime
 from store.leads import CLOSED_STATUSES
 from store.models import Lead, Message
@@ -25,17 +25,17 @@ from web.dashboard.blueprint import bp, runtime
 from web.dashboard.pages import lead_or_404
 
 Action = Callable[[Session, Runtime, Lead], Any]
-"""What a form does to its lead, in the request's transaction; it may return :class:`bot.reps.actions.Queued`."""
+"""What a form does to its lead, in the request's transaction; it may return :class:`bot.reps.actions.AfterCommit`."""
 
 
 def _act(lead_id: int, action: Action, done: str) -> Response:
     """Run an action on the lead in one transaction, hand what it left (when it returns
-    :class:`bot.reps.actions.Queued`) to the jobs port after the commit, and go back to the lead page."""
+    :class:`bot.reps.actions.AfterCommit`) to the jobs port after the commit, and go back to the lead page."""
     rt = runtime()
     try:
         with rt.sessions.begin() as db:
             result = action(db, rt, lead_or_404(db, lead_id))
-            queued = result if isinstance(result, Queued) else Queued()
+            queued = result if isinstance(result, AfterCommit) else AfterCommit()
     except ActionRefused as exc:
         flash(f"Not done: {exc}.", "error")
         return redirect(url_for("dashboard.lead_page", lead_id=lead_id))
@@ -99,7 +99,7 @@ def reply(lead_id: int) -> Response:
     """The rep's typed reply: it takes the conversation over (the bot stops) and goes out through Twilio."""
     text, key, actor = request.form.get("body", ""), request.form.get("nonce", ""), _actor()
 
-    def send(db: Session, rt: Runtime, lead: Lead) -> Queued:
+    def send(db: Session, rt: Runtime, lead: Lead) -> AfterCommit:
         if not key:
             raise ActionRefused("the form is missing its nonce; reload the page")
         queued = rep_actions.rep_reply(db, rt, lead, text=text, by=actor, key=key)
@@ -116,7 +116,7 @@ def approve_draft(lead_id: int, message_id: int) -> Response:
     edited = request.form.get("body")
     actor = _actor()
 
-    def approve(db: Session, rt: Runtime, lead: Lead) -> Queued:
+    def approve(db: Session, rt: Runtime, lead: Lead) -> AfterCommit:
         draft = db.get(Message, message_id)
         if draft is None or draft.lead_id != lead.id:
             raise ActionRefused("that draft does not exist")
