@@ -22,7 +22,7 @@ import requests
 
 from bot.chat import ChatSession, run
 from bot.sandbox import create_sandbox, serve_in_thread
-from bot.twilio.sender import RebasedHttpClient
+from bot.twilio.client import RebasedHttpClient
 from settings import LocalRunSettings, child_environment
 from store.migrate import upgrade
 from store.redis import embedded_redis_url

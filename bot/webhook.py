@@ -13,8 +13,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot.twilio.client import OPTED_OUT
 from bot.twilio.payload import InboundMessage
-from bot.twilio.sender import OPTED_OUT
 from bot.twilio.signature import twilio_signed
 from store import consent, sends, touches
 from store.addresses import phone_of

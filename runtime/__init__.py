@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.twilio.sender import Sender, make_client
+from bot.twilio.client import Sender, make_client
 from graph.playbook import Playbook, load_playbook
 from settings import Settings
 from store.db import make_engine, make_sessionmaker

@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.sandbox import create_sandbox, serve_in_thread
-from bot.twilio.sender import RebasedHttpClient
+from bot.twilio.client import RebasedHttpClient
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, wait_for
 
 SPEC = ROOT / "tests" / "data" / "messages-openapi.json"

@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.delivery import unrecorded
 from bot.errors import SendOutcomeUnknown, SendRefused, TwilioUnreachable
+from bot.twilio.client import OPTED_OUT
 from bot.twilio.rate import INLINE_WAIT_S
-from bot.twilio.sender import OPTED_OUT
 from runtime import Runtime
 from store import consent, outbox, sends, touches
 from store.addresses import phone_of
