@@ -4,7 +4,7 @@
 - ``bot.conversation``: a turn, from an inbound message to its replies (STOP/START/HELP included);
 - ``bot.reps``: what reps and the owner do with a lead (actions, SMS commands, ownership, CRM notes);
 - ``bot.delivery``: handing outbox rows to Twilio, once;
-- ``bot.twilio``: Twilio's side with no Leadline rules (signature, payload, REST sender, send rates);
+- ``bot.twilio``: Twilio's side with no Leadline rules (signature, payload, REST client, send rates);
 - ``bot.llm`` the model adapter, ``bot.errors`` every exception, ``bot.logs`` masked logging;
 - ``bot.sandbox``, ``bot.devserver``, ``bot.chat``: ``make run`` (a Twilio emulator, the launcher, the chat).
 """

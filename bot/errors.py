@@ -1,7 +1,7 @@
 """Every exception bot/ raises, in one place. The tree::
 
     Exception
-    ├── SendError              a message was not handed to Twilio (bot.twilio.client.Sender.send)
+    ├── SendError              a message was not handed to Twilio (bot.twilio.client.MessageClient.send)
     │   ├── SendRefused        Twilio answered 4xx/5xx; ``retryable`` for 429/20429 and 5xx
     │   ├── TwilioUnreachable  no connection was made: certainly not sent, a retry is safe
     │   └── SendOutcomeUnknown the request went out, no answer came: Twilio may have it, never retry

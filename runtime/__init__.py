@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.twilio.client import Sender, make_client
+from bot.twilio.client import MessageClient, make_client
 from graph.playbook import Playbook, load_playbook
 from settings import Settings
 from store.db import make_engine, make_sessionmaker
@@ -88,7 +88,7 @@ class _Unwired:
 
 @dataclass
 class Runtime:
-    """Settings, playbook, database, Redis, queue, the jobs port, and (lazily) the Twilio sender and the graph."""
+    """Settings, playbook, database, Redis, queue, the jobs port, and (lazily) the Twilio client and the graph."""
 
     settings: Settings
     playbook: Playbook
@@ -100,8 +100,9 @@ class Runtime:
     _resources: ExitStack = field(default_factory=ExitStack)
 
     @cached_property
-    def sender(self) -> Sender:
-        return Sender(make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status")
+    def twilio(self) -> MessageClient:
+        """Twilio's Messages resource through the twilio REST client (base URL ``TWILIO_API_BASE_URL``)."""
+        return MessageClient(make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status")
 
     @cached_property
     def checkpointer(self) -> "BaseCheckpointSaver[str]":

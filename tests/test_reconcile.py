@@ -57,7 +57,7 @@ def test_a_send_claimed_by_a_dead_worker_before_twilio_had_it_goes_out_once(runt
 def test_a_send_claimed_by_a_dead_worker_after_twilio_had_it_is_recorded_not_repeated(runtime, sandbox, phone):
     number = phone()
     row = claimed_long_ago(runtime, number, "already there")
-    at_twilio = runtime.sender.client.messages.create(to=number, from_=SMS_FROM, body="already there")  # the lost answer
+    at_twilio = runtime.twilio.client.messages.create(to=number, from_=SMS_FROM, body="already there")  # the lost answer
     counts = reconcile(runtime)
     assert counts["found_sent"] >= 1
     with runtime.sessions() as s:

@@ -90,7 +90,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRe
     if wait_s > 0:
         time.sleep(wait_s)
     try:
-        sent = rt.sender.send(to=claimed.to_address, body=claimed.body, from_address=claimed.from_address,
+        sent = rt.twilio.send(to=claimed.to_address, body=claimed.body, from_address=claimed.from_address,
                               messaging_service_sid=claimed.messaging_service_sid, content_sid=claimed.content_sid,
                               content_variables=claimed.content_variables)
     except SendRefused as exc:
@@ -195,7 +195,7 @@ def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
 def _find_at_twilio(rt: Runtime, *, to: str, body: str | None, template: bool, since: datetime) -> Any:
     """The outbound message to ``to`` created since ``since`` with this body (any body for a template)."""
     earliest = since - timedelta(seconds=5)
-    for message in rt.sender.client.messages.list(to=to, date_sent_after=earliest, limit=50):
+    for message in rt.twilio.client.messages.list(to=to, date_sent_after=earliest, limit=50):
         if message.direction == "inbound" or message.date_created is None or message.date_created < earliest:
             continue
         if template or message.body == body:

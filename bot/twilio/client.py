@@ -64,8 +64,9 @@ def make_client(settings: Settings) -> Client:
     return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http)
 
 
-class Sender:
-    """Sends one message with a status callback to ``PUBLIC_BASE_URL/twilio/status``."""
+class MessageClient:
+    """Twilio's Messages resource: :meth:`send` creates one message with a status callback to
+    ``PUBLIC_BASE_URL/twilio/status``; ``client`` (twilio's ``Client``) fetches and lists them."""
 
     def __init__(self, client: Client, *, status_callback: str):
         self.client = client
