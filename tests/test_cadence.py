@@ -1,4 +1,4 @@
-"""Follow-up cadence end to end, on a stack of its own with compressed days (CADENCE_SECONDS_PER_DAY=2).
+"""Follow-up cadence end to end, on a stack of its own with compressed days (CADENCE_SECONDS_PER_DAY=3).
 
 Quiet hours follow the lead's real local time, so each test picks a number whose time zone
 is in daytime (or at night) right now.
@@ -26,7 +26,9 @@ from graph.texts import placeholders_for, render
 from store.models import Lead, Message, Touch
 from tests.conftest import API_TOKEN, ROOT, WHATSAPP_FROM, Prospect, Stack, fresh_database, make_playbook, wait_for
 
-SECONDS_PER_DAY = 2.0
+SECONDS_PER_DAY = 3.0
+"""Long enough that the stall check (RQ schedules in whole seconds, its scheduler polls each second) enrols a
+silent lead before its day-1 touch is due; with 2 s it sometimes came a moment after, and day 1 went at once."""
 STEPS = [("day1", 1), ("day3", 3), ("day7", 5), ("day14", 7), ("reactivation", 9)]
 """The example's steps and texts, on days short enough to watch a whole cadence (reactivation by name)."""
 ZONES = [("America/Denver", "+1720555{:04d}"), ("America/New_York", "+1212555{:04d}"),
@@ -97,7 +99,7 @@ def test_silent_lead_gets_each_touch_on_its_day_then_goes_dormant_and_stale(cade
     p = Prospect(cadence.sandbox, daytime_number())
     p.say("hi, need a roofer")
     p.wait_for_replies(2)
-    bodies = p.wait_for_replies(2 + len(STEPS), timeout=40)
+    bodies = p.wait_for_replies(2 + len(STEPS), timeout=60)
     lead = lead_for(cadence, p.number)
     assert bodies[2:] == [expected_text(cadence, lead, step) for step, _ in STEPS]
     rows = wait_for(lambda: (r := touches_of(cadence, p.number)) and all(t.result == "delivered" for t in r) and r)
@@ -169,7 +171,7 @@ def test_whatsapp_lead_outside_24_hours_gets_templates_or_skips_never_free_text(
                                  "phone": number, "name": "Ann"})
     assert answer.status_code == 201, answer.text
     address = f"whatsapp:{number}"
-    rows = wait_for(lambda: (t := touches_of(cadence, number)) and all(x.result for x in t) and t, timeout=40,
+    rows = wait_for(lambda: (t := touches_of(cadence, number)) and all(x.result for x in t) and t, timeout=60,
                     what="every touch settled")
     assert [(t.step, t.result, t.message_type) for t in rows] == [
         ("day1", "delivered", "whatsapp_template"), ("day3", "skipped_no_template", None),
@@ -228,7 +230,7 @@ def test_killing_the_worker_mid_send_and_flushing_redis_loses_and_duplicates_not
     Redis.from_url(cadence.settings.redis_url).flushdb()
     requests.post(faults, data={"To": p.number, "LatencyS": 0}, timeout=5)
     cadence.restart_worker()
-    bodies = p.wait_for_replies(2 + len(STEPS), timeout=40)
+    bodies = p.wait_for_replies(2 + len(STEPS), timeout=60)
     p.assert_no_more(2 + len(STEPS), settle_s=4.0)
     lead = lead_for(cadence, p.number)
     assert Counter(bodies[2:]) == Counter(expected_text(cadence, lead, step) for step, _ in STEPS)
