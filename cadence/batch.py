@@ -8,8 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.delivery.result import SendResult
 from bot.delivery.senders import business_route
-from cadence.touches import PlannedSend, TouchRun, decide, enqueue_deferred, record_queued
+from cadence.touches import PlannedSend, decide, enqueue_deferred, record_queued
 from runtime import Runtime
 from store import outbox
 from store.leads import leads_by_id
@@ -18,7 +19,7 @@ from store.suppression import phone_hash, suppressed_hashes
 from store.touches import is_owed, lock_batch
 
 
-def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dict[int, TouchRun], list[int]]:
+def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dict[int, SendResult], list[int]]:
     """Decide a batch of touches due by ``now`` (UTC) in one transaction of a handful of statements, and queue
     their sends; returns each decided touch's outcome and the outbox ids to hand to Twilio now.
 
@@ -28,7 +29,7 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
     for its time (never early). A touch whose send was queued by an earlier run of the batch that
     never sent it (the worker stopped) has that row returned again; the outbox claim keeps it to one send.
     """
-    outcomes: dict[int, TouchRun] = {}
+    outcomes: dict[int, SendResult] = {}
     sends: list[int] = []
     with rt.sessions.begin() as session:
         batch = lock_batch(session, touch_ids=touch_ids)
@@ -40,9 +41,9 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
         for touch in owed:
             lead = leads[touch.lead_id]
             decided = decide(session, rt, touch, lead, now, suppressed=phone_hash(lead.address) in suppressed)
-            if isinstance(decided, TouchRun):
+            if isinstance(decided, SendResult):
                 outcomes[touch.id] = decided
-                if decided is TouchRun.DEFERRED:
+                if decided is SendResult.DEFERRED:
                     enqueue_deferred(rt, touch, now)
                 continue
             row = None if f"touch:{touch.id}" in taken else _new_row(rt, touch, lead, decided)
@@ -53,28 +54,28 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
         for touch, lead, decided, row in queued:
             outcome, message_id = record_queued(session, rt, touch, lead, decided, row.id if row else None, now)
             outcomes[touch.id] = outcome
-            if outcome is TouchRun.SENT and message_id is not None:
+            if outcome is SendResult.SENT and message_id is not None:
                 sends.append(message_id)
     return outcomes, sends
 
 
-def _owed(session: Session, rt: Runtime, batch: list[Touch], now: datetime, outcomes: dict[int, TouchRun],
+def _owed(session: Session, rt: Runtime, batch: list[Touch], now: datetime, outcomes: dict[int, SendResult],
           sends: list[int]) -> list[Touch]:
     """The batch's touches still owed and due. Sends an earlier run queued but never sent go to ``sends``; touches
     done, or not due yet (enqueued again for their time, never early), go to ``outcomes``."""
     unsent = {t.message_id: t.id for t in batch if t.message_id is not None and t.result is None}
     for message_id in outbox.pending_among(session, message_ids=list(unsent)):
         sends.append(message_id)
-        outcomes[unsent[message_id]] = TouchRun.SENT
+        outcomes[unsent[message_id]] = SendResult.SENT
     owed = []
     for touch in batch:
         if touch.id in outcomes:
             continue
         if not is_owed(touch) or touch.next_attempt_at is None:
-            outcomes[touch.id] = TouchRun.DONE
+            outcomes[touch.id] = SendResult.DONE
         elif touch.next_attempt_at > now:
             touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early
-            outcomes[touch.id] = TouchRun.NOT_DUE
+            outcomes[touch.id] = SendResult.NOT_DUE
         else:
             owed.append(touch)
     return owed

@@ -11,12 +11,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.delivery.send import Outcome
+from bot.delivery.result import SendResult
 from bot.delivery.send import send as send_row
 from bot.delivery.senders import business_route
 from cadence.clock import quiet_until, whatsapp_window_open
@@ -38,31 +37,7 @@ EARLY_WAIT = timedelta(seconds=1.5)
 released up to a second early; a job that early waits out the rest rather than send before its time."""
 
 
-class TouchRun(str, Enum):
-    """What running a touch job did."""
-
-    SENT = "sent"
-    QUEUED = "queued"
-    """The send is in the outbox but Twilio was not reached; it will be retried."""
-    DEFERRED = "deferred"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-    NOT_DUE = "not_due"
-    DONE = "done"
-    """Nothing owed (already sent, cancelled, or gone)."""
-    AWAITING_APPROVAL = "awaiting_approval"
-    """A model's draft for a hot lead waits for a rep's approval (dashboard, or YES / EDIT by SMS)."""
-
-    @classmethod
-    def of_send(cls, outcome: Outcome) -> TouchRun:
-        """What a touch did, given what its send did: sent; queued again when Twilio could not take it yet
-        (not reached, asked to slow down, or an earlier message to the lead still owed); else nothing owed."""
-        if outcome is Outcome.SENT:
-            return cls.SENT
-        return cls.QUEUED if outcome in (Outcome.RETRY, Outcome.THROTTLED, Outcome.WAITING) else cls.DONE
-
-
-def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
+def run_touch(rt: Runtime, touch_id: int) -> SendResult:
     """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times."""
     with rt.sessions() as session:
         due = session.scalar(select(Touch.next_attempt_at).where(Touch.id == touch_id))
@@ -73,25 +48,25 @@ def run_touch(rt: Runtime, touch_id: int) -> TouchRun:
     with rt.sessions.begin() as session:
         touch = session.get(Touch, touch_id, with_for_update=True)
         if touch is None or not is_owed(touch):
-            return TouchRun.DONE
+            return SendResult.DONE
         if touch.next_attempt_at is None:
-            return TouchRun.DONE
+            return SendResult.DONE
         if touch.next_attempt_at > now:
             touch.job_id = rt.jobs.touch(touch.id, touch.next_attempt_at)  # never early
-            return TouchRun.NOT_DUE
+            return SendResult.NOT_DUE
         lead = touch.lead
         outcome, message_id = _prepare(session, rt, touch, lead, now, draft=draft)
-    if outcome is TouchRun.DEFERRED:
+    if outcome is SendResult.DEFERRED:
         with rt.sessions.begin() as session:
             deferred = session.get(Touch, touch_id)
             if deferred is not None:  # else erased since: nothing to enqueue
                 enqueue_deferred(rt, deferred, now)
-    if outcome is TouchRun.AWAITING_APPROVAL and message_id is not None:  # (it always has its draft's row)
+    if outcome is SendResult.AWAITING_APPROVAL and message_id is not None:  # (it always has its draft's row)
         send_approval_requests(rt, message_id)
         return outcome
     if message_id is None:
         return outcome
-    return TouchRun.of_send(send_row(rt, message_id))
+    return send_row(rt, message_id).for_touch()
 
 
 @dataclass(frozen=True)
@@ -106,14 +81,14 @@ class PlannedSend:
 
 
 def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime,
-             draft: str | None = None) -> tuple[TouchRun, int | None]:
+             draft: str | None = None) -> tuple[SendResult, int | None]:
     """Decide the touch's fate in the job's transaction; returns the outbox id when a send was queued.
 
     ``draft``: a model's personal version of the step's text, already checked; used for a free-text
     send (never instead of a WhatsApp template). A hot lead's draft waits for a rep's approval.
     """
     decided = decide(session, rt, touch, lead, now, draft=draft)
-    if isinstance(decided, TouchRun):
+    if isinstance(decided, SendResult):
         return decided, None
     route = business_route(rt.settings, channel=lead.channel)
     message_id = outbox.add_outbound(
@@ -125,7 +100,7 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
 
 
 def decide(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetime, *, draft: str | None = None,
-            suppressed: bool | None = None) -> TouchRun | PlannedSend:
+            suppressed: bool | None = None) -> SendResult | PlannedSend:
     """Stop, skip or defer the touch (recorded on it and the lead's timeline), or say what to send.
 
     ``suppressed``: whether the lead's number opted out, when the caller already read it (a batch).
@@ -143,7 +118,7 @@ def decide(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetim
         touch.result, touch.attempted_at, touch.next_attempt_at = "skipped_quiet_hours", now, quiet
         add_activity(session, lead_id=lead.id, kind="touch", step=touch.step, result="skipped_quiet_hours",
                      until=quiet.isoformat())
-        return TouchRun.DEFERRED
+        return SendResult.DEFERRED
     texts = placeholders_for(pb, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                              answers=lead.answers or {})
     body, content_sid, variables = render(step.text, **texts), None, None
@@ -170,7 +145,7 @@ def decide(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datetim
 
 
 def record_queued(session: Session, rt: Runtime, touch: Touch, lead: Lead, send: PlannedSend, message_id: int | None,
-            now: datetime) -> tuple[TouchRun, int | None]:
+            now: datetime) -> tuple[SendResult, int | None]:
     """Record on the touch and the lead's timeline that its outbox row ``message_id`` is queued."""
     touch.message_id, touch.attempted_at, touch.next_attempt_at = message_id, now, None
     touch.result = None
@@ -180,8 +155,8 @@ def record_queued(session: Session, rt: Runtime, touch: Touch, lead: Lead, send:
     _after_step(session, rt, lead, rt.playbook.step(touch.step))
     if send.awaiting and message_id is not None:
         ask_approval(session, rt, lead, touch.step, message_id, send.body)
-        return TouchRun.AWAITING_APPROVAL, message_id
-    return TouchRun.SENT, message_id
+        return SendResult.AWAITING_APPROVAL, message_id
+    return SendResult.SENT, message_id
 
 
 def enqueue_deferred(rt: Runtime, touch: Touch, now: datetime) -> None:
@@ -223,7 +198,7 @@ def _after_step(session: Session, rt: Runtime, lead: Lead, step: Step) -> None:
         add_activity(session, lead_id=lead.id, kind="cadence_stopped", reason="stale", cancelled=0)
 
 
-def _finish(session: Session, touch: Touch, result: str, why: str) -> TouchRun:
+def _finish(session: Session, touch: Touch, result: str, why: str) -> SendResult:
     touch.result, touch.next_attempt_at, touch.attempted_at = result, None, utcnow()
     add_activity(session, lead_id=touch.lead_id, kind="touch", step=touch.step, result=result, why=why)
-    return TouchRun.SKIPPED if result.startswith("skipped") else TouchRun.CANCELLED
+    return SendResult.SKIPPED if result.startswith("skipped") else SendResult.CANCELLED

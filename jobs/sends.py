@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from bot.delivery.send import Outcome, send
+from bot.delivery.result import SendResult
+from bot.delivery.send import send
 from jobs.enqueue import RETRY_DELAYS_S
 from jobs.process import current
 from runtime import Runtime
 from store import outbox
 from store.models import utcnow
-
-NOT_YET = (Outcome.RETRY, Outcome.THROTTLED, Outcome.WAITING)
-"""Outcomes of a send that Twilio could not take yet: the row is pending again, to be queued for later."""
 
 
 def send_now_in_order(rt: Runtime, outbox_ids: list[int]) -> None:
@@ -21,12 +19,12 @@ def send_now_in_order(rt: Runtime, outbox_ids: list[int]) -> None:
     queued for its time."""
     for index, outbox_id in enumerate(outbox_ids):
         result = send(rt, outbox_id)
-        if result in NOT_YET:
-            delay = (held_for(rt, outbox_id) + 1.0 if result is Outcome.THROTTLED
-                     else 1.0 if result is Outcome.WAITING else RETRY_DELAYS_S[0])
+        if result.not_taken_yet:
+            delay = (held_for(rt, outbox_id) + 1.0 if result is SendResult.THROTTLED
+                     else 1.0 if result is SendResult.WAITING else RETRY_DELAYS_S[0])
             rt.jobs.send_in_order(list(outbox_ids[index:]), delay_s=delay)
             return
-        if result is Outcome.SKIPPED:
+        if result is SendResult.NOT_PENDING:
             rt.jobs.send_held(outbox_id)
 
 
@@ -39,13 +37,13 @@ def send_in_order(outbox_ids: list[int]) -> int:
 def send_message(message_id: int) -> str:
     """Job: send one outbox row; a send to retry is queued again with a delay.
 
-    Returns what happened (a :class:`bot.delivery.send.Outcome` value).
+    Returns what happened (a :class:`bot.delivery.send.SendResult` value).
     """
     rt = current()
     result = send(rt, message_id)
-    if result is Outcome.RETRY:
+    if result is SendResult.RETRY:
         rt.jobs.send(message_id, delay_s=RETRY_DELAYS_S[1])
-    elif result in (Outcome.THROTTLED, Outcome.SKIPPED):
+    elif result in (SendResult.THROTTLED, SendResult.NOT_PENDING):
         rt.jobs.send_held(message_id)  # a row not due yet is queued again for its time
     return result.value
 

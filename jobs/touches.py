@@ -11,9 +11,10 @@ from datetime import timedelta
 from functools import partial
 from queue import Empty, SimpleQueue
 
-from bot.delivery.send import Outcome, record_sends, send_unrecorded
+from bot.delivery.result import SendResult
+from bot.delivery.send import record_sends, send_unrecorded
 from cadence.batch import prepare_batch
-from cadence.touches import EARLY_WAIT, TouchRun, run_touch
+from cadence.touches import EARLY_WAIT, run_touch
 from jobs.process import current
 from jobs.sends import requeue
 from runtime import Runtime
@@ -23,7 +24,7 @@ from store.sends import SentRecord
 
 log = logging.getLogger(__name__)
 
-_SendFuture = Future[tuple[Outcome, SentRecord | None]]
+_SendFuture = Future[tuple[SendResult, SentRecord | None]]
 """A send on the touch threads (:func:`bot.delivery.send.send_unrecorded`)."""
 
 
@@ -50,7 +51,7 @@ def stop_touch_pool() -> None:
 
 
 def run_touches(touch_ids: list[int]) -> dict[str, int]:
-    """Job: run a batch of touches due in the same second; returns counts per :class:`cadence.touches.TouchRun`
+    """Job: run a batch of touches due in the same second; returns counts per :class:`bot.delivery.result.SendResult`
     value (``not_started`` for sends dropped by a stopping worker, ``error`` for those that raised).
 
     The batch is decided in one transaction per due instant (:func:`cadence.batch.prepare_batch`:
@@ -160,8 +161,8 @@ class _Sends:
         if record is not None:
             self.records.append(record)
             self.oldest = self.oldest or time.monotonic()
-        outcome = TouchRun.of_send(sent)
-        if outcome is TouchRun.QUEUED:
+        outcome = sent.for_touch()
+        if outcome is SendResult.QUEUED:
             requeue(self.rt, message_id)
         self._count(outcome.value)
 
@@ -198,9 +199,9 @@ def _run_each(rt: Runtime, touch_ids: list[int]) -> dict[str, int]:
 
 def run_one(rt: Runtime, touch_id: int) -> str:
     """Run touch ``touch_id`` now (:func:`cadence.touches.run_touch`); a send Twilio could not take yet is queued
-    again. Returns what happened (a :class:`cadence.touches.TouchRun` value)."""
+    again. Returns what happened (a :class:`bot.delivery.result.SendResult` value)."""
     result = run_touch(rt, touch_id)
-    if result is TouchRun.QUEUED:
+    if result is SendResult.QUEUED:
         with rt.sessions() as session:
             message_id = touch_rows.message_of(session, touch_id=touch_id)
         if message_id is not None:

@@ -22,7 +22,7 @@ from store.touches import cancel_owed
 OPEN_STATUSES = ("new", "contacted", "qualified")
 """A lead in one of these is in play: another capture for its phone is a duplicate."""
 
-Outcome = Literal["created", "reopened", "duplicate", "already_received", "opted_out"]
+CaptureResult = Literal["created", "reopened", "duplicate", "already_received", "opted_out"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Captured:
 
     lead_id: int
     capture_id: int
-    outcome: Outcome
+    outcome: CaptureResult
 
     @property
     def starts_conversation(self) -> bool:
@@ -51,7 +51,7 @@ def capture_lead(
     if seen is not None:
         return Captured(lead_id=seen.lead_id, capture_id=seen.id, outcome="already_received")
     lead = session.scalar(select(Lead).where(Lead.channel == channel, Lead.phone == phone))
-    outcome: Outcome
+    outcome: CaptureResult
     if lead is None:
         lead = Lead(channel=channel, phone=phone, profile_name=name, email=email, source=source, status="new",
                     created_at=received_at, answers={}, timezone=timezone)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.delivery.send import Outcome, send
+from bot.delivery.result import SendResult
+from bot.delivery.send import send
 from jobs.process import build_runtime
 from store import outbox
 from store.consent import opt_out
@@ -107,7 +108,7 @@ def test_opt_out_is_checked_right_before_the_send(runtime, phone):
                                      dedupe_key=f"test:{number}", from_address="+15005550006")
         opt_out(s, phone=number, keyword="STOP")
         s.get(Message, queued).outbox_state = "pending"  # as if queued by a job the STOP did not see
-    assert send(runtime, queued) is Outcome.CANCELLED
+    assert send(runtime, queued) is SendResult.CANCELLED
     with runtime.sessions() as s:
         assert s.get(Message, queued).twilio_sid is None
 
@@ -121,7 +122,7 @@ def test_twilio_21610_marks_the_number_opted_out(runtime, sandbox, phone):
     with runtime.sessions.begin() as s:
         queued = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="hello",
                                      dedupe_key=f"test21610:{number}", from_address="+15005550006")
-    assert send(runtime, queued) is Outcome.FAILED
+    assert send(runtime, queued) is SendResult.FAILED
     with runtime.sessions() as s:
         assert s.get(Message, queued).error_code == 21610
         assert is_suppressed(s, address=number)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.conversation.turns import run_turn
-from bot.delivery.send import Outcome, send
+from bot.delivery.result import SendResult
+from bot.delivery.send import send
 from bot.sandbox import new_sid
 from jobs.process import build_runtime
 from store.inbound import store_inbound
@@ -15,7 +16,7 @@ from tests.conftest import SMS_FROM, messages_to
 SERVICE = "MG" + "5" * 32
 
 
-def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[Outcome]:
+def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[SendResult]:
     """One inbound message through a turn, in process; the sends' results."""
     with rt.sessions.begin() as s:
         inbound = store_inbound(s, from_address=number, to_address=to, message_sid=new_sid(), body=body,
@@ -74,7 +75,7 @@ def test_a_hot_leads_call_alert_waits_for_the_call_window(settings, sandbox, pho
         alerts_before = len(messages_to(sandbox, REP_PHONE))
         for body in ("hi", "2", "asap", "80203", "yes"):
             results = say(rt, number, body, to=SMS_FROM)
-        assert results[-1] is Outcome.SKIPPED  # the held alert: claimed by nobody before its time
+        assert results[-1] is SendResult.NOT_PENDING  # the held alert: claimed by nobody before its time
         with rt.sessions() as s:
             lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
             alert = s.scalars(select(Message).where(Message.lead_id == lead.id, Message.kind == "rep_alert")).one()
@@ -91,7 +92,7 @@ def test_a_booking_stops_the_cadence_and_any_owed_touch(settings, phone):
     """Issue 4's booking signals (Calendly, the dashboard) end in enrollment.stop(reason='booked'):
     every owed touch is cancelled, and a touch job that runs anyway sends nothing."""
     from cadence import enrollment
-    from cadence.touches import TouchRun, run_touch
+    from cadence.touches import run_touch
     from store.leads import set_status
     from store.models import Lead, Touch
 
@@ -109,7 +110,7 @@ def test_a_booking_stops_the_cadence_and_any_owed_touch(settings, phone):
             assert enrollment.stop(s, lead, reason="booked") == 5
         with rt.sessions.begin() as s:  # a job Redis still held runs anyway
             s.get(Touch, owed[0]).result, s.get(Touch, owed[0]).next_attempt_at = None, utcnow()
-        assert run_touch(rt, owed[0]) is TouchRun.CANCELLED
+        assert run_touch(rt, owed[0]) is SendResult.CANCELLED
         with rt.sessions() as s:
             lead = s.scalars(select(Lead).where(Lead.phone == number)).one()
             assert lead.stop_reason == "booked"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any
 
 from bot.delivery import unrecorded
+from bot.delivery.result import SendResult
 from bot.errors import SendOutcomeUnknown, SendRefused, TwilioUnreachable
 from bot.twilio.client import OPTED_OUT
 from bot.twilio.rate import INLINE_WAIT_S
@@ -27,23 +27,7 @@ PROSPECT_KINDS = frozenset({"reply", "help", "touch", "first_touch"})
 """Messages that speak to the lead (rep alerts go to reps)."""
 
 
-class Outcome(str, Enum):
-    """What :func:`send` did with a row."""
-
-    SENT = "sent"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    RETRY = "retry"
-    """Twilio was not reached or asked to slow down; the row is pending again."""
-    SKIPPED = "skipped"
-    """The row was not pending (another worker has or had it)."""
-    THROTTLED = "throttled"
-    """The sender's send rate is used up; the row is pending again with ``send_after`` at its slot."""
-    WAITING = "waiting"
-    """An earlier message to the same recipient is not sent yet; the row is pending again, to go after it."""
-
-
-def send(rt: Runtime, message_id: int) -> Outcome:
+def send(rt: Runtime, message_id: int) -> SendResult:
     """Send outbox row ``message_id`` at most once and record it. Never raises for Twilio's answers.
 
     Raises:
@@ -55,7 +39,7 @@ def send(rt: Runtime, message_id: int) -> Outcome:
     return outcome
 
 
-def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRecord | None]:
+def send_unrecorded(rt: Runtime, message_id: int) -> tuple[SendResult, sends.SentRecord | None]:
     """Claim row ``message_id``, re-check it and hand it to Twilio; the caller records a send Twilio accepted
     (:func:`record_sends`), alone or with others. Every other outcome is recorded here.
 
@@ -67,17 +51,17 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRe
     with rt.sessions.begin() as session:
         claimed = sends.claim_for_send(session, message_id=message_id)
         if claimed is None:
-            return Outcome.SKIPPED, None
+            return SendResult.NOT_PENDING, None
         checks = sends.send_checks(session, claimed)
         if checks.earlier_unsent:
             sends.release(session, message_id=message_id, error_message=None)
-            return Outcome.WAITING, None
+            return SendResult.WAITING, None
         reason = _cancel_reason(claimed, checks)
         if reason:
             outbox.cancel(session, message_id=message_id, reason=reason)
             if claimed.kind == "touch":
                 touches.record_message_outcome(session, message_id=message_id, result="cancelled")
-            return Outcome.CANCELLED, None
+            return SendResult.CANCELLED, None
     sender = claimed.messaging_service_sid or claimed.from_address
     if not sender:
         return _failed(rt, message_id, None, "no sender configured: set TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM"), None
@@ -86,7 +70,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRe
         with rt.sessions.begin() as session:
             sends.release(session, message_id=message_id, error_message=None,
                            send_after=utcnow() + timedelta(seconds=wait_s))
-        return Outcome.THROTTLED, None
+        return SendResult.THROTTLED, None
     if wait_s > 0:
         time.sleep(wait_s)
     try:
@@ -101,7 +85,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[Outcome, sends.SentRe
         return _retry(rt, message_id, f"Twilio unreachable: {exc}"), None
     except SendOutcomeUnknown as exc:
         return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}"), None
-    return Outcome.SENT, sends.SentRecord(
+    return SendResult.SENT, sends.SentRecord(
         message_id=message_id, lead_id=claimed.lead_id, kind=claimed.kind, twilio_sid=sent.sid, status=sent.status,
         from_address=sent.from_address or claimed.from_address, sent_at=utcnow())
 
@@ -140,7 +124,7 @@ def _cancel_reason(claimed: sends.ClaimedSend, checks: sends.SendChecks) -> str 
     return None
 
 
-def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outcome:
+def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> SendResult:
     log.warning("message %s not sent: %s %s", message_id, code or "", error)
     with rt.sessions.begin() as session:
         sends.mark_failed(session, message_id=message_id, error_code=code, error_message=error)
@@ -149,14 +133,14 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> Outco
         if message is not None:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
             consent.opt_out(session, phone=phone_of(message.to_address), keyword=None, source="carrier",
                             text="Twilio error 21610 (recipient unsubscribed)")
-    return Outcome.FAILED
+    return SendResult.FAILED
 
 
-def _retry(rt: Runtime, message_id: int, error: str) -> Outcome:
+def _retry(rt: Runtime, message_id: int, error: str) -> SendResult:
     log.warning("message %s will be retried: %s", message_id, error)
     with rt.sessions.begin() as session:
         sends.release(session, message_id=message_id, error_message=error)
-    return Outcome.RETRY
+    return SendResult.RETRY
 
 
 def resolve_stale_claims(rt: Runtime) -> dict[str, int]:
