@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cadence.clock import scaled
 from runtime import Runtime
 from store import touches
-from store.leads import add_activity
-from store.models import CaptureEvent, Lead, utcnow
+from store.leads import add_activity, last_captured_at, stalled_leads
+from store.models import Lead, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,7 @@ def is_reactivation(step_id: str, after_s: float) -> bool:
 
 def captured_at(session: Session, lead: Lead) -> datetime:
     """When the lead was last captured (its newest non-duplicate capture event, else its creation)."""
-    latest = session.scalar(select(CaptureEvent.received_at).where(
-        CaptureEvent.lead_id == lead.id, CaptureEvent.duplicate.is_(False)).order_by(CaptureEvent.id.desc()).limit(1))
-    return latest or lead.created_at
+    return last_captured_at(session, lead_id=lead.id) or lead.created_at
 
 
 def enroll(session: Session, rt: Runtime, lead: Lead, *, why: str, now: datetime | None = None) -> list[int]:
@@ -76,17 +73,8 @@ def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int
     """
     now = utcnow()
     cutoff = now - scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
-    last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
-    query = select(Lead).where(
-        Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None), Lead.taken_over_by.is_(None),
-        or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
-        or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
-        last_heard <= cutoff,
-    )
-    if lead_ids is not None:
-        query = query.where(Lead.id.in_(lead_ids))
     with rt.sessions.begin() as session:
-        stalled = session.scalars(query.order_by(Lead.id).limit(limit)).all()
+        stalled = stalled_leads(session, heard_before=cutoff, lead_ids=lead_ids, limit=limit)
         owed = []
         for lead in stalled:
             owed += enroll(session, rt, lead, why="stalled", now=now)

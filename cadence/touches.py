@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.delivery.result import SendResult
@@ -28,7 +27,7 @@ from store import outbox
 from store.leads import CLOSED_STATUSES, add_activity, set_status
 from store.models import Lead, Touch, utcnow
 from store.suppression import is_suppressed
-from store.touches import is_owed
+from store.touches import due_times, is_owed
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ released up to a second early; a job that early waits out the rest rather than s
 def run_touch(rt: Runtime, touch_id: int) -> SendResult:
     """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times."""
     with rt.sessions() as session:
-        due = session.scalar(select(Touch.next_attempt_at).where(Touch.id == touch_id))
+        due = due_times(session, touch_ids=[touch_id]).get(touch_id)
     if due is not None and 0 < (due - utcnow()).total_seconds() <= EARLY_WAIT.total_seconds():
         time.sleep((due - utcnow()).total_seconds())
     draft = personal_draft(rt, touch_id) if rt.llm is not None else None  # before the transaction: a slow model holds no lock

@@ -5,9 +5,10 @@ Functions take the session first and everything else by keyword; callers own the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.addresses import channel_of, phone_of
@@ -154,3 +155,43 @@ def has_activity(session: Session, *, lead_id: int, kind: str) -> bool:
 def leads_by_id(session: Session, *, lead_ids: set[int]) -> dict[int, Lead]:
     """The leads ``lead_ids``, by id (ids not found are left out)."""
     return {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))}
+
+
+def stalled_leads(session: Session, *, heard_before: datetime, lead_ids: list[int] | None = None,
+                  limit: int = 1000) -> list[Lead]:
+    """Leads silent mid-qualification since before ``heard_before`` (UTC) and not enrolled since: new or
+    contacted, not yet scored, no rep has the conversation, cadence not stopped for good. A lead that replied
+    after an earlier enrolment and went quiet again counts again. Only ``lead_ids`` when given."""
+    last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
+    query = select(Lead).where(
+        Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None), Lead.taken_over_by.is_(None),
+        or_(Lead.stop_reason.is_(None), Lead.stop_reason == "replied"),
+        or_(Lead.enrolled_at.is_(None), Lead.enrolled_at < last_heard),
+        last_heard <= heard_before,
+    )
+    if lead_ids is not None:
+        query = query.where(Lead.id.in_(lead_ids))
+    return list(session.scalars(query.order_by(Lead.id).limit(limit)))
+
+
+def newest_lead_with_phone(session: Session, *, phone: str) -> Lead | None:
+    """The newest lead with E.164 ``phone`` on any channel."""
+    return session.scalar(select(Lead).where(Lead.phone == phone).order_by(Lead.id.desc()).limit(1))
+
+
+def newest_lead_with_email(session: Session, *, email: str) -> Lead | None:
+    """The newest lead whose email is ``email``, compared whole and case-insensitively (``lower(email) =
+    lower(:email)``, the same on SQLite and Postgres): no ``LIKE``, whose ``_`` and ``%`` would match others."""
+    return session.scalar(select(Lead).where(func.lower(Lead.email) == func.lower(email)).order_by(Lead.id.desc())
+                          .limit(1))
+
+
+def first_capture(session: Session, *, lead_id: int) -> CaptureEvent | None:
+    """The lead's first capture event, if any."""
+    return session.scalar(select(CaptureEvent).where(CaptureEvent.lead_id == lead_id).order_by(CaptureEvent.id).limit(1))
+
+
+def last_captured_at(session: Session, *, lead_id: int) -> datetime | None:
+    """When the lead was last captured: its newest non-duplicate capture event's ``received_at`` (UTC)."""
+    return session.scalar(select(CaptureEvent.received_at).where(
+        CaptureEvent.lead_id == lead_id, CaptureEvent.duplicate.is_(False)).order_by(CaptureEvent.id.desc()).limit(1))

@@ -186,3 +186,16 @@ def touches_by_step(session: Session, since: datetime | None, until: datetime | 
 
 def _usd(value: Any) -> float:
     return float(value or 0)
+
+
+def message_counts(session: Session) -> list[tuple[str, str, int]]:
+    """``(direction, status, count)`` of every message now; a row with no Twilio status counts by its outbox state,
+    an inbound one as ``received``."""
+    status = func.coalesce(Message.status, Message.outbox_state, "received")
+    rows = session.execute(select(Message.direction, status, func.count()).group_by(Message.direction, status))
+    return [(direction, state, count) for direction, state, count in rows]
+
+
+def lead_counts(session: Session) -> list[tuple[str, int]]:
+    """``(status, count)`` of every lead now."""
+    return [(state, count) for state, count in session.execute(select(Lead.status, func.count()).group_by(Lead.status))]

@@ -24,13 +24,13 @@ import time
 from typing import Any, NamedTuple
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.reps import actions as lead_actions
 from bot.reps.actions import Actor
 from graph.playbook import to_e164
 from store.bounds import row_id, unix_seconds
+from store.leads import newest_lead_with_email, newest_lead_with_phone
 from store.models import Lead
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,12 @@ def match_lead(session: Session, invitee: dict[str, Any]) -> Lead | None:
     if lead_id is not None and (lead := session.get(Lead, lead_id)) is not None:
         return lead
     for phone in _phones(invitee):
-        lead = session.scalar(select(Lead).where(Lead.phone == phone).order_by(Lead.id.desc()).limit(1))
+        lead = newest_lead_with_phone(session, phone=phone)
         if lead is not None:
             return lead
     email = (_text(invitee.get("email")) or "").strip()
     if email:
-        return session.scalar(select(Lead).where(func.lower(Lead.email) == func.lower(email))
-                              .order_by(Lead.id.desc()).limit(1))
+        return newest_lead_with_email(session, email=email)
     return None
 
 

@@ -27,10 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from sqlalchemy import func, select
 
 from store.job_counts import job_counts
-from store.models import Lead, Message
+from store.stats import lead_counts, message_counts
 from web.auth import bearer
 from web.signin import lockout_count
 
@@ -97,11 +96,9 @@ class LeadlineCollector(Collector):
         leads = GaugeMetricFamily("leadline_leads", "Leads by status now.", labels=["status"])
         try:
             with rt.sessions() as session:
-                status = func.coalesce(Message.status, Message.outbox_state, "received")
-                for direction, state, count in session.execute(
-                        select(Message.direction, status, func.count()).group_by(Message.direction, status)):
+                for direction, state, count in message_counts(session):
                     messages.add_metric([direction, state], count)
-                for state, count in session.execute(select(Lead.status, func.count()).group_by(Lead.status)):
+                for state, count in lead_counts(session):
                     leads.add_metric([state], count)
         except Exception:
             log.warning("metrics: database unavailable", exc_info=True)

@@ -40,8 +40,8 @@ from graph.understanding import ACTION_INTENTS
 from runtime import Runtime
 from store import consent, outbox
 from store.addresses import channel_of, phone_of
-from store.leads import attach_to_lead, mark_processed, set_status
-from store.models import CaptureEvent, Lead, Message
+from store.leads import attach_to_lead, first_capture, mark_processed, set_status
+from store.models import Lead, Message
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _follow_up(session: Session, rt: Runtime, lead: Lead, outcome: str) -> list[
 def _record_progress(session: Session, playbook: Playbook, lead: Lead, values: dict[str, Any]) -> None:
     answers = values.get("answers") or {}
     lead.answers = answers
-    capture = session.query(CaptureEvent).filter_by(lead_id=lead.id).first()
+    capture = first_capture(session, lead_id=lead.id)
     if capture is not None:
         capture.service_type = _text(answers.get("service_type"))
         capture.urgency = _text(answers.get("urgency"))
