@@ -24,6 +24,7 @@ from bot.chat import ChatSession, run
 from bot.sandbox import create_sandbox, serve_in_thread
 from bot.twilio.client import RebasedHttpClient
 from settings import LocalRunSettings, child_environment
+from store.addresses import address_for
 from store.migrate import upgrade
 from store.redis import embedded_redis_url
 
@@ -141,7 +142,7 @@ def _chat(args: argparse.Namespace, sandbox_url: str, *, account_sid: str, auth_
     from twilio.rest import Client
 
     client = Client(account_sid, auth_token, http_client=RebasedHttpClient(sandbox_url, timeout=10))
-    prospect = f"whatsapp:{args.phone}" if args.whatsapp else args.phone
+    prospect = address_for(args.phone, "whatsapp" if args.whatsapp else "sms")
     business = SANDBOX_WHATSAPP_FROM if args.whatsapp else SANDBOX_SMS_FROM
     run(ChatSession(client, sandbox_url, prospect=prospect, business=business, profile_name=args.name),
         linger_s=args.linger)

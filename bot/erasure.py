@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from runtime import Runtime
-from store.addresses import channel_of, every_address
+from store.checkpoints import CHANNELS, thread_id
 from store.erasure import erase_number
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def erase(rt: Runtime, phone: str) -> dict[str, Any]:
     """
     with rt.sessions.begin() as session:
         erased = erase_number(session, phone=phone)
-    threads = [f"{channel_of(a)}:{phone}" for a in every_address(phone)]  # LeadRef.thread_id
+    threads = [thread_id(channel, phone) for channel in CHANNELS]
     for thread in threads:
         rt.checkpointer.delete_thread(thread)
     jobs = rt.jobs.forget(phone=phone, lead_ids=erased.lead_ids, message_ids=erased.message_ids,

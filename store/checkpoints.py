@@ -90,6 +90,15 @@ AND NOT EXISTS (SELECT 1 FROM head WHERE head.versions ->> b.channel = b.version
 the rest. A thread with no checkpoint is left alone."""
 
 
+CHANNELS = ("sms", "whatsapp")
+"""The channels a number can hold a conversation on, each with a checkpointer thread of its own."""
+
+
+def thread_id(channel: str, phone: str) -> str:
+    """A conversation's checkpointer thread: one per (channel, E.164 phone), e.g. ``sms:+13035550100``."""
+    return f"{channel}:{phone}"
+
+
 def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str) -> None:
     """Keep only the thread's latest checkpoint: all a conversation needs to resume.
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from graph.context import TurnContext
 from runtime import Runtime
-from store.checkpoints import prune_thread
+from store.checkpoints import prune_thread, thread_id
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -46,8 +46,8 @@ class LeadRef:
 
     @property
     def thread_id(self) -> str:
-        """The conversation's checkpointer thread: one per (channel, phone)."""
-        return f"{self.channel}:{self.phone}"
+        """The conversation's checkpointer thread: one per (channel, phone) (``store.checkpoints.thread_id``)."""
+        return thread_id(self.channel, self.phone)
 
     @property
     def config(self) -> RunnableConfig:
