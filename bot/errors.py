@@ -8,7 +8,7 @@
     └── ValueError
         └── ActionRefused      a rep's or the owner's action does not apply to the lead as it stands
 
-A send's outcome for a row of the outbox is not an exception but a value (``bot.delivery.send.SendResult``).
+A send's outcome for a row of the outbox is not an exception but a value (``bot.delivery.result.SendResult``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def send_in_order(outbox_ids: list[int]) -> int:
 def send_message(message_id: int) -> str:
     """Job: send one outbox row; a send to retry is queued again with a delay.
 
-    Returns what happened (a :class:`bot.delivery.send.SendResult` value).
+    Returns what happened (a :class:`bot.delivery.result.SendResult` value).
     """
     rt = current()
     result = send(rt, message_id)
