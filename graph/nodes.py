@@ -29,7 +29,7 @@ _TURN_ROUTES: dict[Phase, TurnRoute] = {"new": "greet", "asking": "answer", "don
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
     language (once, from a model's detection) when the playbook speaks it."""
-    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False,
+    update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False, "asking": None,
                               "turns_taken": state.get("turns_taken", 0) + 1}
     if "phase" not in state:
         update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {},
@@ -92,12 +92,12 @@ def answer(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
     if not parsed.ok and len(answers) == before:
         ask_text = _ask(pb, question, state, ctx)
         if replies:  # answered their question; ask ours again, not counted against them
-            return {"replies": [*replies, ask_text], "asked": True}
+            return {"replies": [*replies, ask_text], "asked": True, "asking": question.id}
         if state["attempts"] < MAX_REASKS_PER_QUESTION:
             locale = pb.locale(language)
             hint = locale.hint if locale is not None and locale.hint else parsed.hint
             return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
-                    "replies": [f"{hint} {ask_text}"], "asked": True}
+                    "replies": [f"{hint} {ask_text}"], "asked": True, "asking": question.id}
         answers[question.id] = None  # given up on: recorded as unknown
     update |= {"answers": answers, "replies": replies, "question_index": next_unanswered(pb, answers),
                "disqualified": out_of_area(pb, answers)}
@@ -136,7 +136,8 @@ def route_after_answer(state: ConversationState, runtime: Runtime[TurnContext]) 
 def ask(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Ask the pending question."""
     question = runtime.context.playbook.questions[state["question_index"]]
-    return {"replies": [*state["replies"], _ask(runtime.context.playbook, question, state, runtime.context)], "asked": True}
+    return {"replies": [*state["replies"], _ask(runtime.context.playbook, question, state, runtime.context)], "asked": True,
+            "asking": question.id}
 
 
 def score(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from word2number import w2n
+from text_to_num import alpha2digit
 
 from graph.playbook import Question
 
@@ -37,12 +37,8 @@ _NUMBER = re.compile(
     r"(?<![\w.])\$?\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(k|thousand|grand|mm|m|million|b|billion)?(?![\w])",
     re.IGNORECASE,
 )
-_NUMBER_WORDS = re.compile(
-    r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-    r"thousand|million|billion)\b",
-    re.IGNORECASE,
-)
+NUMBER_LANGUAGES = ("en", "es")
+"""Languages whose numbers in words are read (``text2num``'s codes)."""
 _ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 
 
@@ -105,18 +101,13 @@ def parse_yes_no(question: Question, text: str) -> bool | None:
 
 
 def parse_number(question: Question | None, text: str) -> float | None:
-    """A single amount: ``5000``, ``5,000``, ``$5k``, ``1.5m``, ``five thousand``; None if none or several."""
-    found = [_scaled(m.group(1), m.group(2)) for m in _NUMBER.finditer(text)]
-    if len(set(found)) == 1:
-        return found[0]
-    if found:
-        return None
-    if not _NUMBER_WORDS.search(text):
-        return None
-    try:
-        return float(w2n.word_to_num(text.lower().replace("-", " ")))
-    except ValueError:
-        return None
+    """A single amount: ``5000``, ``5,000``, ``$5k``, ``1.5m``, ``five thousand``, ``quince mil``; None if none
+    or several. Numbers in words are read by ``text2num`` in English, then Spanish."""
+    for candidate in (text, *(alpha2digit(text, lang, threshold=0) for lang in NUMBER_LANGUAGES)):
+        found = {_scaled(m.group(1), m.group(2)) for m in _NUMBER.finditer(candidate)}
+        if found:
+            return found.pop() if len(found) == 1 else None
+    return None
 
 
 def parse_postal_code(question: Question, text: str) -> str | None:

@@ -23,6 +23,9 @@ class TurnInput(TypedDict):
     understanding: NotRequired[dict[str, Any] | None]
     """A language model's proposal for this message (``graph.understanding.clean``), or None: the
     deterministic path. Saved with the turn, so a re-run reads the same proposal."""
+    tap: NotRequired[str | None]
+    """The id of the WhatsApp button the prospect tapped (Twilio's ``ButtonPayload`` or ``ListId``), or None:
+    an exact answer (``graph.buttons.read_tap``), read before the text."""
 
 
 class ConversationState(TypedDict, total=False):
@@ -31,10 +34,14 @@ class ConversationState(TypedDict, total=False):
     inbound: str
     turn: str
     understanding: dict[str, Any] | None
+    tap: str | None
     language: str | None
     """The prospect's language once known (``es`` when the playbook has Spanish texts); None means the default."""
     asked: bool
     """This turn's replies already end with a question (a re-ask); nothing more to ask."""
+    asking: str | None
+    """The id of the question this turn's last reply asks, or None: the sender may offer its answers as
+    buttons (``graph.buttons``)."""
     turns_taken: int
     """Turns run in this conversation so far (the caller prunes old checkpoints every few)."""
     last_turn: str

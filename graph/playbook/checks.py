@@ -10,11 +10,16 @@ import string
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from graph.playbook.answers import answer_keys
+
 if TYPE_CHECKING:
     from graph.playbook.root import Playbook
 
 BASE_PLACEHOLDERS = frozenset({"name", "phone", "business", "booking_url", "resource_url", "rep"})
 """Placeholders every text may use, besides the question ids."""
+OWN_PLACEHOLDERS = {"confirm": frozenset({"answer"}), "replies.understood": frozenset({"understood"})}
+"""Placeholders only some texts may use, by the end of their path: a confirmation clause names ``{answer}``,
+``replies.understood`` the clauses (``{understood}``)."""
 
 
 def placeholders(text: str) -> set[str]:
@@ -48,6 +53,11 @@ def locale_references(playbook: Playbook) -> None:
         known_keys(f"locales.{code}.questions", locale.questions, question_ids, "question id")
         known_keys(f"locales.{code}.steps", locale.steps, step_ids, "cadence step id")
         known_keys(f"locales.{code}.faq", locale.faq, faq_ids, "faq id")
+        known_keys(f"locales.{code}.confirm", locale.confirm, question_ids, "question id")
+        known_keys(f"locales.{code}.answers", locale.answers, question_ids, "question id")
+        for qid, answers in locale.answers.items():
+            keys = [key for key, _ in answer_keys(playbook.question(qid))]
+            known_keys(f"locales.{code}.answers.{qid}", answers, keys, "fixed answer (a choice's value, yes or no)")
 
 
 def routing_references(playbook: Playbook) -> None:
@@ -73,6 +83,7 @@ def known_placeholders(playbook: Playbook) -> None:
     """
     known = BASE_PLACEHOLDERS | {q.id for q in playbook.questions}
     for where, text in playbook.texts():
-        unknown = placeholders(text) - known
+        own = [extra for end, extra in OWN_PLACEHOLDERS.items() if where.endswith(end) or f".{end}." in where]
+        unknown = placeholders(text) - known.union(*own)
         if unknown:
             raise ValueError(f"{where} uses unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")

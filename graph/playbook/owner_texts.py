@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from graph.playbook.schema import Locale, QualifiedOutcome, ResourceOutcome
 
 OUTCOMES = ("qualified", "nurture", "disqualified")
-LOCALE_PARTS = ("questions", "steps", "faq", "replies")
+LOCALE_PARTS = ("questions", "steps", "faq", "replies", "confirm")
 """The parts of a locale that map an id (or a reply name) to a text."""
 
 Located = list[tuple[str, str]]
@@ -38,6 +38,7 @@ def _conversation_texts(playbook: Playbook) -> Located:
     out = [("greeting", playbook.greeting), ("business.help_text", playbook.business.help_text),
            ("business.resubscribed_text", playbook.business.resubscribed_text)]
     out += [(f"questions.{i}.ask", q.ask) for i, q in enumerate(playbook.questions)]
+    out += [(f"questions.{i}.confirm", q.confirm) for i, q in enumerate(playbook.questions)]
     for name in OUTCOMES:
         outcome = outcome_named(playbook, name)
         out += [(f"outcomes.{name}.message", outcome.message), (f"outcomes.{name}.already_text", outcome.already_text)]
@@ -67,19 +68,20 @@ def _locale_texts(where: str, locale: Locale) -> Located:
     out = [(f"{where}.greeting", locale.greeting)] if locale.greeting else []
     out += [(f"{where}.questions.{k}", v) for k, v in locale.questions.items()]
     out += [(f"{where}.outcomes.{o}.{k}", v) for o, texts in locale.outcomes.items() for k, v in texts.items()]
-    return out + [(f"{where}.{part}.{k}", v) for part in ("steps", "faq", "replies")
+    return out + [(f"{where}.{part}.{k}", v) for part in ("steps", "faq", "replies", "confirm")
                   for k, v in _locale_part(locale, part).items()]
 
 
 def _locale_part(locale: Locale, part: str) -> dict[str, str]:
-    by_part = {"questions": locale.questions, "steps": locale.steps, "faq": locale.faq, "replies": locale.replies}
+    by_part = {"questions": locale.questions, "steps": locale.steps, "faq": locale.faq, "replies": locale.replies,
+               "confirm": locale.confirm}
     return by_part[part]
 
 
 def text_at(playbook: Playbook, path: str, language: str | None = None) -> str:
     """An owner text in ``language`` when the playbook has it, else the default text.
 
-    ``path``: ``greeting``, ``questions.<id>``, ``outcomes.<name>.message``,
+    ``path``: ``greeting``, ``questions.<id>``, ``confirm.<question id>``, ``outcomes.<name>.message``,
     ``outcomes.<name>.already_text``, ``steps.<id>``, ``faq.<id>``, ``replies.<name>``.
 
     Raises:
@@ -116,6 +118,8 @@ def _default(playbook: Playbook, path: str) -> str:
         return texts[key]
     if head == "steps":
         return playbook.step(rest).text
+    if head == "confirm":
+        return playbook.question(rest).confirm
     if head == "faq":
         return playbook.faq_entry(rest).answer
     if head == "replies":

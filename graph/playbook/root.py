@@ -62,7 +62,7 @@ class Playbook(Model):
     def text(self, path: str, language: str | None = None) -> str:
         """An owner text in ``language`` when the playbook has it, else the default text.
 
-        ``path``: ``greeting``, ``questions.<id>``, ``outcomes.<name>.message``,
+        ``path``: ``greeting``, ``questions.<id>``, ``confirm.<question id>``, ``outcomes.<name>.message``,
         ``outcomes.<name>.already_text``, ``steps.<id>``, ``faq.<id>``, ``replies.<name>``.
 
         Raises:

@@ -26,6 +26,8 @@ class Business(Model):
     """IANA zone of the business, e.g. ``America/Denver``; the fallback for a lead's local time."""
     help_text: str
     """Sent when a prospect texts HELP or INFO (CTIA short-code guidelines require an answer)."""
+    language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    """ISO 639-1 code of the playbook's own texts; a prospect detected writing another of ``locales`` gets those."""
     fallback_name: str | None = None
     """``{name}`` when the prospect gave no name; unset, the name is left out ("Hi!", "Thanks!")."""
     resubscribed_text: str = "You're subscribed again to messages from {business}. Reply STOP to opt out."
@@ -48,13 +50,28 @@ class Points(Model):
     estimated_value_usd: float | None = Field(default=None, ge=0)
 
 
-class Choice(Points):
+BUTTON_TITLE_MAX = 20
+"""Longest title of a WhatsApp quick-reply button (Twilio Content API, ``twilio/quick-reply``: 20 characters);
+list-picker items allow 24, so one limit serves both."""
+
+
+class Answer(Points):
+    """What one answer earns, how prospects say it, and how the bot names it back to them."""
+
+    synonyms: list[str] = []
+    """Words and phrasings that give this answer anywhere in a message, e.g. ``asap`` for ``now`` or
+    ``we own it`` for yes; matched as whole words, any case, accents and small typos forgiven."""
+    label: str | None = Field(default=None, min_length=1, max_length=BUTTON_TITLE_MAX)
+    """Its button title on WhatsApp (at most 20 characters); default: the value, capitalised."""
+    confirm: str | None = None
+    """How the bot names it when confirming what it read, e.g. "a full replacement"; default: the label."""
+
+
+class Choice(Answer):
     """One option of a ``choice`` question, with the points picking it earns."""
 
     value: str
     """Stored as the answer; a reply naming it (whole words, any case) picks it."""
-    synonyms: list[str] = []
-    """Other words that pick it (e.g. ``asap`` for ``now``)."""
 
 
 class Question(Model):
@@ -68,10 +85,13 @@ class Question(Model):
     hint: str | None = None
     """Re-ask prefix when an answer can't be parsed; a sensible one per type by default."""
     choices: list[Choice] = []
-    yes: Points | None = None
-    """Points a yes earns (``yes_no`` questions)."""
-    no: Points | None = None
-    """Points a no earns (``yes_no`` questions)."""
+    yes: Answer | None = None
+    """Points a yes earns and its phrasings, e.g. "we own it" (``yes_no`` questions)."""
+    no: Answer | None = None
+    """Points a no earns and its phrasings, e.g. "I rent" (``yes_no`` questions)."""
+    confirm: str = "{answer}"
+    """The clause confirming an answer read from free text; ``{answer}`` is the answer's ``confirm``
+    (or label, or the value), e.g. ``"in {answer}"`` for a ZIP code."""
     service_area: list[str] = []
     """Postal-code prefixes served (``postal_code`` questions); empty means everywhere."""
     outside_area: Literal["disqualify", "continue"] = "continue"
@@ -181,6 +201,17 @@ class Replies(Model):
     faq_unknown: str = "Good question. A member of our team will follow up on that."
     handoff: str = "Thanks {name}. I'm passing you to {rep}, who will reach out to you personally."
     wrong_number: str = "Sorry for the mix-up! We won't text this number again."
+    understood: str = "Got it: {understood}."
+    """Starts the next message when answers were read from free text rather than given to the question just
+    asked, so the prospect can correct them; ``{understood}`` is the questions' ``confirm`` clauses."""
+
+
+class LocaleAnswer(Model):
+    """An answer's words in another language: button title, confirmation, and how prospects say it."""
+
+    label: str | None = Field(default=None, min_length=1, max_length=BUTTON_TITLE_MAX)
+    confirm: str | None = None
+    synonyms: list[str] = []
 
 
 class Locale(Model):
@@ -199,6 +230,15 @@ class Locale(Model):
     """``faq_unknown`` / ``handoff`` / ``wrong_number`` in this language."""
     hint: str | None = None
     """Prefix of a re-ask in this language (e.g. "Perdón, no entendí.")."""
+    answers: dict[str, dict[str, LocaleAnswer]] = {}
+    """Question id → answer (a choice's value, ``yes`` or ``no``) → its label, confirmation and synonyms in
+    this language. Synonyms of every language are read whatever the prospect's language."""
+    confirm: dict[str, str] = {}
+    """Question id → its confirmation clause in this language (see ``Question.confirm``)."""
+    yes_words: list[str] = []
+    """Plain yes in this language ("sí", "claro"), read as the answer to a pending yes/no question."""
+    no_words: list[str] = []
+    """Plain no in this language ("no", "para nada"), read as the answer to a pending yes/no question."""
 
 
 class Goals(Model):
