@@ -1,24 +1,30 @@
-"""Per-field accuracy of answer extraction on the evaluation set (tests/data/eval_messages.jsonl).
+"""Per-field accuracy of answer extraction on an evaluation set (default: tests/data/eval_messages.jsonl).
 
-Each line: ``{"pending": <question id or null>, "text": "...", "expected": {question id: value}}``
-with values as the bot stores them (a choice's value, a 5-digit ZIP string, true/false).
+Each line: ``{"pending": <question id or null>, "text": "...", "expected": {question id: value},
+"split": "tune" | "holdout", "lang": "en" | "es" | "mixed"}`` with values as the bot stores them (a choice's
+value, a 5-digit ZIP string, true/false). ``split`` and ``lang`` are optional (a line without a split counts
+as held out). Rules are tuned on ``tune`` only; ``holdout`` is the honest figure.
 
 Two paths, side by side on the same messages:
 
-* ``deterministic``: what the bot does with no model: the parser reads the pending question only;
-* ``model``: with ``OPENAI_API_KEY`` (and ``OPENAI_BASE_URL``, ``LLM_MODEL``) set: the parser alone
-  where it is sure (a short answer it reads), else one structured-output call whose values, each
-  validated by the parser, win over the parser's own reading.
+* ``deterministic``: what the bot reads with no model (``graph.reading.read_message``): every question's
+  answer the message states, the pending question's bare answers too;
+* ``model``: with ``OPENAI_API_KEY`` (and ``OPENAI_BASE_URL``, ``LLM_MODEL``) set: the deterministic reading,
+  and the model asked only when it leaves the message unsettled, its values filling only what the
+  deterministic path did not read (as the conversation combines them).
 
-For each field: ``expected`` (messages that state it), ``correct`` (read with the right value),
-``wrong`` (a value read that is not the expected one, including one the message does not state),
-``accuracy`` = correct / expected. Run: ``.venv/bin/python bench/eval_extraction.py [--json]``.
+For each field: ``expected`` (messages that state it), ``correct`` (read with the right value), ``wrong`` (a
+value read that is not the expected one, including one the message does not state), ``accuracy`` =
+correct / expected, ``wrong_rate`` = wrong / messages. Run:
+``.venv/bin/python bench/eval_extraction.py [--data FILE] [--playbook FILE] [--json] [--sweep]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -26,11 +32,13 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.parsing import parse_answer  # noqa: E402
 from graph.playbook import Playbook, load_playbook  # noqa: E402
-from graph.understanding import sure_without_model, validated_answers  # noqa: E402
+from graph.reading import mentions  # noqa: E402
+from graph.reading.message import read_message  # noqa: E402
+from graph.understanding import merge_proposal, settled_without_model  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "eval_messages.jsonl"
+Reader = Callable[[str | None, str], dict[str, Any]]
 
 
 def load(path: Path = DATA) -> list[dict[str, Any]]:
@@ -38,18 +46,15 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def deterministic(playbook: Playbook) -> Callable[[str | None, str], dict[str, Any]]:
-    """The bot's reading with no model: the pending question's parser, nothing else."""
+def deterministic(playbook: Playbook) -> Reader:
+    """The bot's reading with no model."""
     def read(pending: str | None, text: str) -> dict[str, Any]:
-        if pending is None:
-            return {}
-        parsed = parse_answer(playbook.question(pending), text)
-        return {pending: parsed.value} if parsed.ok else {}
+        return read_message(playbook, text, pending=pending).answers
     return read
 
 
-def with_model(playbook: Playbook) -> Callable[[str | None, str], dict[str, Any]]:
-    """The bot's reading with the configured model (as ``bot.conversation.turns`` and the graph combine them)."""
+def with_model(playbook: Playbook) -> Reader:
+    """The bot's reading with the configured model (as ``bot.conversation.intents`` and the graph combine them)."""
     import tempfile
 
     from bot.llm import LanguageModel
@@ -61,21 +66,19 @@ def with_model(playbook: Playbook) -> Callable[[str | None, str], dict[str, Any]
     upgrade(url)
     settings = Settings(_env_file=None, twilio_account_sid="ACeval", twilio_auth_token="eval", database_url=url)
     model = LanguageModel(settings, playbook, make_sessionmaker(make_engine(url)))
-    floor = deterministic(playbook)
 
+    @functools.cache  # each split is scored from the same readings: one model call per message
     def read(pending: str | None, text: str) -> dict[str, Any]:
-        question = playbook.question(pending) if pending else None
-        found = floor(pending, text)
-        if sure_without_model(question, text):
-            return found
+        reading = read_message(playbook, text, pending=pending)
+        if settled_without_model(playbook, reading, pending=pending, answered=set(), text=text):
+            return reading.answers
         proposal = model.understand(text, pending=pending, lead_id=None) or {}
-        return {**found, **validated_answers(playbook, proposal.get("answers") or {})}
+        return merge_proposal(playbook, reading.answers, proposal.get("answers") or {}, answered=set())
     return read
 
 
-def score(rows: list[dict[str, Any]], read: Callable[[str | None, str], dict[str, Any]],
-          fields: list[str]) -> dict[str, dict[str, Any]]:
-    """Per field: expected, correct, wrong, accuracy."""
+def score(rows: list[dict[str, Any]], read: Reader, fields: list[str]) -> dict[str, dict[str, Any]]:
+    """Per field: expected, correct, wrong, accuracy (correct / expected), wrong_rate (wrong / messages)."""
     table = {f: {"expected": 0, "correct": 0, "wrong": 0} for f in fields}
     for row in rows:
         got = read(row["pending"], row["text"])
@@ -83,46 +86,73 @@ def score(rows: list[dict[str, Any]], read: Callable[[str | None, str], dict[str
             want = row["expected"].get(field)
             if want is not None:
                 table[field]["expected"] += 1
-            if field in got and got[field] is not None:
-                if got[field] == want:
-                    table[field]["correct"] += 1
-                else:
-                    table[field]["wrong"] += 1
+            if got.get(field) is not None:
+                table[field]["correct" if got[field] == want else "wrong"] += 1
     for t in table.values():
         t["accuracy"] = round(t["correct"] / t["expected"], 3) if t["expected"] else None
+        t["wrong_rate"] = round(t["wrong"] / len(rows), 3) if rows else None
     return table
+
+
+def splits(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows by split: ``tune``, ``holdout`` (rows without a split are held out) and ``all``."""
+    return {"tune": [r for r in rows if r.get("split") == "tune"],
+            "holdout": [r for r in rows if r.get("split", "holdout") == "holdout"], "all": rows}
+
+
+def sweep(rows: list[dict[str, Any]], playbook: Playbook, fields: list[str]) -> list[dict[str, Any]]:
+    """Right and wrong readings (summed over fields) at each typo threshold, on ``rows``."""
+    out = []
+    for threshold in (75, 80, 85, 88, 90, 95, 101):
+        mentions.FUZZY_THRESHOLD = threshold
+        table = score(rows, deterministic(playbook), fields)
+        out.append({"threshold": threshold, "correct": sum(t["correct"] for t in table.values()),
+                    "wrong": sum(t["wrong"] for t in table.values())})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DATA), help="evaluation set (JSON lines)")
     parser.add_argument("--playbook", default=str(ROOT / "playbook.yaml"))
     parser.add_argument("--json", action="store_true", help="print the tables as JSON")
+    parser.add_argument("--sweep", action="store_true", help="right/wrong readings on the tune split per typo threshold")
     args = parser.parse_args(argv)
-    import os
-
     playbook = load_playbook(args.playbook)
-    rows = load()
+    rows = load(Path(args.data))
     fields = [q.id for q in playbook.questions]
-    results = {"messages": len(rows), "deterministic": score(rows, deterministic(playbook), fields)}
+    if args.sweep:
+        for line in sweep(splits(rows)["tune"], playbook, fields):
+            print(line)
+        return 0
+    paths = {"deterministic": deterministic(playbook)}
     if os.environ.get("OPENAI_API_KEY"):
-        results["model"] = score(rows, with_model(playbook), fields)
+        paths["model"] = with_model(playbook)
+    results: dict[str, Any] = {"messages": len(rows), "data": args.data}
+    for name, part in splits(rows).items():
+        results[name] = {"messages": len(part), **{p: score(part, read, fields) for p, read in paths.items()}}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"{len(rows)} messages from {DATA.relative_to(ROOT)}")
-    paths = [p for p in ("deterministic", "model") if p in results]
-    header = "| field | expected | " + " | ".join(f"{p} correct | {p} wrong | {p} accuracy" for p in paths) + " |"
-    print(header)
+    for name in ("tune", "holdout", "all"):
+        print_table(name, results[name], fields, list(paths))
+    if "model" not in paths:
+        print("(set OPENAI_API_KEY, and OPENAI_BASE_URL for a local server, to score a model beside it)")
+    return 0
+
+
+def print_table(name: str, part: dict[str, Any], fields: list[str], paths: list[str]) -> None:
+    """One split's table in Markdown."""
+    print(f"\n{name}: {part['messages']} messages")
+    print("| field | expected | " + " | ".join(f"{p} right | {p} wrong | {p} accuracy" for p in paths) + " |")
     print("|" + "---|" * (2 + 3 * len(paths)))
     for field in fields:
         cells = []
         for p in paths:
-            t = results[p][field]
-            cells += [str(t["correct"]), str(t["wrong"]), f"{t['accuracy']:.0%}" if t["accuracy"] is not None else "–"]
-        print(f"| {field} | {results['deterministic'][field]['expected']} | " + " | ".join(cells) + " |")
-    if "model" not in results:
-        print("(set OPENAI_API_KEY, and OPENAI_BASE_URL for a local server, to score a model beside it)")
-    return 0
+            t = part[p][field]
+            cells += [str(t["correct"]), f"{t['wrong']} ({t['wrong_rate']:.1%})",
+                      f"{t['accuracy']:.0%}" if t["accuracy"] is not None else "–"]
+        print(f"| {field} | {part[paths[0]][field]['expected']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

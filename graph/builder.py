@@ -49,8 +49,8 @@ def build_graph(checkpointer: BaseCheckpointSaver[str] | None = None) -> Qualifi
     builder.add_edge("score", "decide")
     builder.add_edge("decide", END)
 
-    # After the outcome: a fitting answer, never the questions again.
+    # After the outcome: a fitting answer, never the questions again; a corrected answer is scored again.
     builder.add_node("follow_up", nodes.follow_up)
-    builder.add_edge("follow_up", END)
+    builder.add_conditional_edges("follow_up", nodes.route_after_follow_up, ["score", END])
 
     return builder.compile(checkpointer=checkpointer, name="qualification")

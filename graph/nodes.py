@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from graph.answering import Taken, take, understood_text
 from graph.context import TurnContext
-from graph.parsing import Parsed, in_service_area, parse_answer
+from graph.parsing import DEFAULT_HINTS, in_service_area
 from graph.playbook import Playbook, Question
+from graph.reading.language import detect
 from graph.scoring import Score, score_lead
 from graph.state import ConversationState, Outcome, Phase
 from graph.texts import display, placeholders_for, render
-from graph.understanding import validated_answers
 
 MAX_REASKS_PER_QUESTION = 2
 """An answer that can't be parsed is re-asked at most this often, then recorded as unknown."""
@@ -28,15 +29,18 @@ _TURN_ROUTES: dict[Phase, TurnRoute] = {"new": "greet", "asking": "answer", "don
 
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
-    language (once, from a model's detection) when the playbook speaks it."""
+    language once it is known: detected offline (``graph.reading.language``), else from a model."""
     update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False, "asking": None,
-                              "turns_taken": state.get("turns_taken", 0) + 1}
+                              "understood": None, "turns_taken": state.get("turns_taken", 0) + 1}
     if "phase" not in state:
-        update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {},
+        update |= {"phase": "new", "question_index": 0, "attempts": 0, "reasks": 0, "answers": {}, "inferred": [],
                    "disqualified": False, "score": None, "outcome": None, "language": None}
-    language = (state.get("understanding") or {}).get("language")
-    if not state.get("language") and language in runtime.context.playbook.locales:
-        update["language"] = language
+    if not state.get("language"):
+        pb = runtime.context.playbook
+        language = detect(state["inbound"], (pb.business.language, *pb.locales)) if not state.get("tap") else None
+        language = language or (state.get("understanding") or {}).get("language")
+        if language in pb.locales:
+            update["language"] = language
     return update
 
 
@@ -53,55 +57,52 @@ def greet(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
 
 
 def absorb(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """The first message's answers, when a model read any from it (validated by the parsers)."""
+    """Every answer the first message states (read deterministically, a model filling in what was not read),
+    to be confirmed in the next message."""
     pb = runtime.context.playbook
-    answers = {**validated_answers(pb, (state.get("understanding") or {}).get("answers") or {}), **state["answers"]}
-    return {"answers": answers, "question_index": next_unanswered(pb, answers),
-            "disqualified": out_of_area(pb, answers)}
+    taken = take(pb, state["answers"], text=state["inbound"], pending=None, tap=state.get("tap"),
+                 proposals=(state.get("understanding") or {}).get("answers"), inferred=state.get("inferred"))
+    return _taken_update(pb, state, taken)
 
 
 def answer(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Read the inbound message: the pending question's answer, and any other answers a model found in it.
+    """Read the inbound message: the pending question's answer and every other answer it states
+    (``graph.answering.take``: a tapped button exactly, the text deterministically, a model only for the rest).
 
-    The deterministic parser settles a short answer it reads without a model (the caller does
-    not ask one). When a model was asked, its proposal for the pending question is used if it
-    passes the same parser; otherwise the parser's own reading stands. An off-script
-    question recognised by a model is answered from the playbook's FAQ and the pending
-    question asked again (not counted as a failed answer). Otherwise an unreadable answer is
-    re-asked with a hint up to ``MAX_REASKS_PER_QUESTION`` times, then recorded as unknown.
+    An off-script question recognised by a model is answered from the playbook's FAQ and the pending
+    question asked again (not counted as a failed answer). A message that changes no answer is re-asked
+    with a hint up to ``MAX_REASKS_PER_QUESTION`` times, then the question is recorded as unknown.
     """
     ctx = runtime.context
     pb = ctx.playbook
     language = state.get("language")
     understanding = state.get("understanding") or {}
     question = pb.questions[state["question_index"]]
-    parsed = parse_answer(question, state["inbound"])
-    proposals = validated_answers(pb, understanding.get("answers") or {})
-    if question.id in proposals:  # a model was asked because the parser was not sure: its valid reading wins
-        parsed = Parsed(ok=True, value=proposals[question.id])
-    answers = dict(state["answers"])
-    before = len(answers)
-    if parsed.ok:
-        answers[question.id] = parsed.value
-    for qid, value in proposals.items():
-        answers.setdefault(qid, value)
+    taken = take(pb, state["answers"], text=state["inbound"], pending=question.id, tap=state.get("tap"),
+                 proposals=understanding.get("answers"), inferred=state.get("inferred"))
     replies: list[str] = []
     if understanding.get("intent") == "question":
         replies.append(faq_reply(pb, understanding.get("faq_id"), language, _placeholders(state, ctx)))
-    update: dict[str, Any] = {"answers": answers, "attempts": 0}
-    if not parsed.ok and len(answers) == before:
-        ask_text = _ask(pb, question, state, ctx)
-        if replies:  # answered their question; ask ours again, not counted against them
-            return {"replies": [*replies, ask_text], "asked": True, "asking": question.id}
-        if state["attempts"] < MAX_REASKS_PER_QUESTION:
-            locale = pb.locale(language)
-            hint = locale.hint if locale is not None and locale.hint else parsed.hint
-            return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
-                    "replies": [f"{hint} {ask_text}"], "asked": True, "asking": question.id}
-        answers[question.id] = None  # given up on: recorded as unknown
-    update |= {"answers": answers, "replies": replies, "question_index": next_unanswered(pb, answers),
-               "disqualified": out_of_area(pb, answers)}
-    return update
+    if taken.changed:
+        return {**_taken_update(pb, state, taken), "replies": replies, "attempts": 0}
+    ask_text = _ask(pb, question, state, ctx)
+    if replies:  # answered their question; ask ours again, not counted against them
+        return {"replies": [*replies, ask_text], "asked": True, "asking": question.id}
+    if state["attempts"] < MAX_REASKS_PER_QUESTION:
+        locale = pb.locale(language)
+        hint = locale.hint if locale is not None and locale.hint else (question.hint or DEFAULT_HINTS[question.type])
+        return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
+                "replies": [f"{hint} {ask_text}"], "asked": True, "asking": question.id}
+    answers = {**state["answers"], question.id: None}  # given up on: recorded as unknown
+    return {"answers": answers, "attempts": 0, "question_index": next_unanswered(pb, answers),
+            "disqualified": out_of_area(pb, answers)}
+
+
+def _taken_update(pb: Playbook, state: ConversationState, taken: Taken) -> dict[str, Any]:
+    """The state a message's answers leave: the answers, what to confirm, the next question, disqualified."""
+    return {"answers": taken.answers, "inferred": taken.inferred, "question_index": next_unanswered(pb, taken.answers),
+            "disqualified": out_of_area(pb, taken.answers),
+            "understood": understood_text(pb, taken.understood, taken.answers, state.get("language"))}
 
 
 def next_unanswered(pb: Playbook, answers: dict[str, Any]) -> int:
@@ -134,10 +135,10 @@ def route_after_answer(state: ConversationState, runtime: Runtime[TurnContext]) 
 
 
 def ask(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Ask the pending question."""
+    """Ask the pending question, after the clause confirming what this message was understood to say."""
     question = runtime.context.playbook.questions[state["question_index"]]
-    return {"replies": [*state["replies"], _ask(runtime.context.playbook, question, state, runtime.context)], "asked": True,
-            "asking": question.id}
+    text = _confirmed(state, _ask(runtime.context.playbook, question, state, runtime.context))
+    return {"replies": [*state["replies"], text], "asked": True, "asking": question.id}
 
 
 def score(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -160,15 +161,20 @@ def decide(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
         outcome = "nurture"
     message = pb.text(f"outcomes.{outcome}.message", state.get("language"))
     update: dict[str, Any] = {"phase": "done", "outcome": outcome,
-                              "replies": [*state["replies"], render(message, **texts)]}
-    if outcome == "qualified":
+                              "replies": [*state["replies"], _confirmed(state, render(message, **texts))]}
+    if outcome == "qualified" and state.get("outcome") != "qualified":  # a correction that keeps it qualified: no second alert
         update["rep_alert"] = rep_alert_text(pb, ctx, state)
     return update
 
 
 def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """A message after the outcome: the booking link again, or that a rep will reach out."""
+    """A message after the outcome: a correction of an answer ("no, it's a repair") is taken and the lead
+    scored and decided again; anything else gets the booking link again, or that a rep will reach out."""
     ctx = runtime.context
+    taken = take(ctx.playbook, state["answers"], text=state["inbound"], pending=None, tap=state.get("tap"),
+                 inferred=state.get("inferred"))
+    if taken.changed:
+        return {**_taken_update(ctx.playbook, state, taken), "corrected": True}
     texts = _placeholders(state, ctx)
     if state["outcome"] == "disqualified":
         texts["resource_url"] = ctx.playbook.outcomes.disqualified.resource_url
@@ -177,7 +183,12 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     if understanding.get("intent") == "question":
         replies.append(faq_reply(ctx.playbook, understanding.get("faq_id"), state.get("language"), texts))
     already = ctx.playbook.text(f"outcomes.{state['outcome']}.already_text", state.get("language"))
-    return {"replies": [*replies, render(already, **texts)]}
+    return {"replies": [*replies, render(already, **texts)], "corrected": False}
+
+
+def route_after_follow_up(state: ConversationState) -> Literal["score", "__end__"]:
+    """A corrected answer is scored and decided again; otherwise the turn is over."""
+    return "score" if state.get("corrected") else "__end__"
 
 
 def rep_alert_text(pb: Playbook, ctx: TurnContext, state: ConversationState) -> str:
@@ -196,6 +207,11 @@ def _score(state: ConversationState) -> Score:
     if score is None:
         raise LookupError("the conversation has no score yet: the score node must run first")
     return score
+
+
+def _confirmed(state: ConversationState, text: str) -> str:
+    """``text`` after this turn's confirmation clause, if any ("Got it: a full replacement. How soon…")."""
+    return f"{state['understood']} {text}" if state.get("understood") else text
 
 
 def _ask(pb: Playbook, question: Question, state: ConversationState, ctx: TurnContext) -> str:

@@ -25,7 +25,8 @@ class TurnInput(TypedDict):
     deterministic path. Saved with the turn, so a re-run reads the same proposal."""
     tap: NotRequired[str | None]
     """The id of the WhatsApp button the prospect tapped (Twilio's ``ButtonPayload`` or ``ListId``), or None:
-    an exact answer (``graph.buttons.read_tap``), read before the text."""
+    an exact answer (``graph.buttons.read_tap``), read before the text. Pass it on every turn (None when the
+    prospect typed): a key left out keeps the last turn's value in the state."""
 
 
 class ConversationState(TypedDict, total=False):
@@ -55,6 +56,14 @@ class ConversationState(TypedDict, total=False):
     """Re-asks over the whole conversation (lowers engagement)."""
     answers: dict[str, Any]
     """Question id → parsed value; None records an answer given up on as unknown."""
+    inferred: list[str]
+    """Ids of answers read from free text rather than given to their question; a later reading replaces them
+    without the prospect having to say it is a correction (``graph.answering``)."""
+    understood: str | None
+    """This turn's clause confirming answers read from free text ("Got it: a full replacement."), put before
+    the next question or the outcome; None when there is nothing to confirm."""
+    corrected: bool
+    """This turn, after the outcome, corrected an answer: the lead is scored and decided again."""
     disqualified: bool
     """The prospect is outside the service area."""
     score: Score | None

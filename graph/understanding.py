@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from graph.parsing import parse_answer
 from graph.playbook import Playbook, Question
+from graph.reading.message import Reading
 
 INTENTS = ("answer", "question", "wrong_number", "wants_human", "angry", "opt_out", "other")
 """What a message is doing: answering, asking an off-script question, telling us it is the wrong number,
@@ -70,11 +71,25 @@ def validated_answers(playbook: Playbook, proposal: dict[str, Any]) -> dict[str,
     return out
 
 
-def sure_without_model(question: Question | None, text: str) -> bool:
-    """Whether the deterministic parser alone settles the message: a short answer to the pending question it reads."""
-    if question is None or len(re.findall(r"\S+", text)) > SHORT_ANSWER_WORDS:
+def settled_without_model(playbook: Playbook, reading: Reading, *, pending: str | None, answered: set[str],
+                          text: str) -> bool:
+    """Whether the deterministic reading alone settles the message, so no model is asked: it read the pending
+    question's answer, and the message is a short answer or it read every open question and asks nothing."""
+    if pending is not None and pending not in reading.answers:
         return False
-    return parse_answer(question, text).ok
+    if pending is not None and len(re.findall(r"\S+", text)) <= SHORT_ANSWER_WORDS:
+        return True
+    open_ids = {q.id for q in playbook.questions} - answered
+    return open_ids <= set(reading.answers) and "?" not in text
+
+
+def merge_proposal(playbook: Playbook, read: dict[str, Any], proposal: dict[str, Any], *,
+                   answered: set[str]) -> dict[str, Any]:
+    """The deterministic reading ``read`` with a model's valid proposals added for the questions it did not
+    read and the conversation has not answered: a model never overrides what the parsers read with confidence."""
+    extra = {qid: value for qid, value in validated_answers(playbook, proposal).items()
+             if qid not in read and qid not in answered}
+    return {**read, **extra}
 
 
 def clean(proposal: BaseModel | dict[str, Any] | None, playbook: Playbook) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from tests.conftest import QUALIFYING_ANSWERS, REP_PHONE, SMS_FROM, WHATSAPP_FRO
 def test_hot_lead_gets_booking_link_and_rep_is_told(prospect, sandbox, sessions):
     p = prospect()
     rep_before = len(messages_to(sandbox, REP_PHONE))
-    p.say("Hi, my roof is leaking")
+    p.say("Hi, I'd like a quote please")
     greeting, first_question = p.wait_for_replies(2)
     assert greeting.startswith("Hi! Thanks for reaching out to Summit Roofing")
     assert "Reply 1 for a leak or repair" in first_question

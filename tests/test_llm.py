@@ -57,18 +57,31 @@ def calls(stack: Stack, lead_id: int) -> list[LlmCall]:
         return list(s.scalars(select(LlmCall).where(LlmCall.lead_id == lead_id).order_by(LlmCall.id)))
 
 
-def test_one_message_answering_every_question_is_not_asked_again(llm_stack, talk, fake):
-    fake.respond = lambda body: extraction(service_type="new roof", urgency="asap", postal_code="80203",
-                                           is_owner="yes, it's mine") if ALL_IN_ONE in last_user(body) else extraction()
+def test_one_message_the_parser_reads_whole_is_confirmed_and_costs_no_model_call(llm_stack, talk, fake):
+    fake.respond = lambda body: extraction(service_type="repair")  # would be wrong: it must not be asked
     p = talk()
     p.say(ALL_IN_ONE)
     greeting, outcome = p.wait_for_replies(2)
     p.assert_no_more(2)
     assert greeting.startswith("Hi! Thanks for reaching out")
-    assert outcome.startswith("Thanks! You're a great fit. Grab a time for your free estimate: ")
+    assert outcome.startswith("Got it: a full replacement, right away, in 80203, you own the property. "
+                              "Thanks! You're a great fit. Grab a time for your free estimate: ")
     lead = lead_of(llm_stack.sessions, p.number)
     assert lead.answers == {"service_type": "replacement", "urgency": "now", "postal_code": "80203", "is_owner": True}
     assert (lead.status, lead.grade) == ("qualified", "A")
+    assert [c for c in calls(llm_stack, lead.id) if c.purpose == "extract"] == []
+
+
+def test_the_model_fills_only_what_the_parser_did_not_read(llm_stack, talk, fake):
+    text = "the whole thing has to be redone before the HOA deadline, house is 80203"
+    fake.respond = lambda body: extraction(service_type="new roof", postal_code="90210") \
+        if text in last_user(body) else extraction()
+    p = talk()
+    p.say(text)
+    greeting, question = p.wait_for_replies(2)
+    assert question.startswith("Got it: a full replacement, in 80203. How soon do you need it?")
+    lead = lead_of(llm_stack.sessions, p.number)
+    assert lead.answers == {"service_type": "replacement", "postal_code": "80203"}  # the parser's ZIP stands
     assert [c.outcome for c in calls(llm_stack, lead.id) if c.purpose == "extract"] == ["ok"]
 
 

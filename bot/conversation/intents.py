@@ -13,8 +13,9 @@ from bot.conversation.thread import LeadRef, TurnResult
 from bot.delivery.rep_texts import notify_owner
 from bot.reps import actions as lead_actions
 from cadence import enrollment
+from graph.reading.message import read_message
 from graph.texts import placeholders_for, render
-from graph.understanding import sure_without_model
+from graph.understanding import settled_without_model
 from runtime import Runtime
 from store import consent
 from store.leads import CLOSED_STATUSES, add_activity, mark_processed, set_status
@@ -23,18 +24,21 @@ from store.models import Lead, Message
 log = logging.getLogger(__name__)
 
 
-def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str) -> dict[str, Any] | None:
-    """A model's proposal for an inbound message, or None: no model configured, the turn already ran,
-    the deterministic parser is sure (a short answer it reads costs no model call), or the call failed."""
-    if rt.llm is None or not body.strip():
+def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str, tap: str | None = None) -> dict[str, Any] | None:
+    """A model's proposal for an inbound message, or None: no model configured, a tapped button, the turn
+    already ran, or the deterministic reading settles the message (``graph.understanding.settled_without_model``:
+    the model is asked only about what it did not read), or the call failed."""
+    if rt.llm is None or not body.strip() or tap:
         return None
     saved = rt.graph.get_state(lead.config).values
     if saved.get("last_turn") == turn:
         return None
-    pending = rt.playbook.questions[saved["question_index"]] if saved.get("phase") == "asking" else None
-    if sure_without_model(pending, body):
+    pending = rt.playbook.questions[saved["question_index"]].id if saved.get("phase") == "asking" else None
+    answered = {qid for qid, value in (saved.get("answers") or {}).items() if value is not None}
+    reading = read_message(rt.playbook, body, pending=pending)
+    if settled_without_model(rt.playbook, reading, pending=pending, answered=answered, text=body):
         return None
-    return rt.llm.understand(body, pending=pending.id if pending else None, lead_id=lead.id)
+    return rt.llm.understand(body, pending=pending, lead_id=lead.id)
 
 
 def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: int, body: str,
