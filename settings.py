@@ -18,6 +18,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
+TWILIO_CONTENT_BASE_URL = "https://content.twilio.com"
+"""Where Twilio serves its Content API (``content.v1``: WhatsApp templates with buttons)."""
 MIN_SECRET_KEY_LENGTH = 32
 """Shortest ``SECRET_KEY`` accepted, characters (``secrets.token_urlsafe(32)`` gives 43)."""
 
@@ -55,6 +57,11 @@ class Settings(DatabaseSettings):
     twilio_auth_token: SecretStr
     twilio_api_base_url: str = TWILIO_API_BASE_URL
     """Base of every Twilio REST call; point it at the sandbox for local runs and tests."""
+
+    twilio_content_base_url: str | None = None
+    """Base of Twilio's Content API calls (``leadline content sync``). Unset: ``https://content.twilio.com`` while
+    ``TWILIO_API_BASE_URL`` is Twilio's own, else ``TWILIO_API_BASE_URL`` (a Twilio-compatible server such as the
+    sandbox serves both)."""
 
     twilio_messaging_service_sid: str | None = None
     """When set, replies go out through this Messaging Service instead of the inbound ``To``."""
@@ -166,10 +173,10 @@ class Settings(DatabaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # not Path(""), the current directory, which gunicorn would empty
 
-    @field_validator("public_base_url", "twilio_api_base_url")
+    @field_validator("public_base_url", "twilio_api_base_url", "twilio_content_base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
 
     @field_validator("twilio_whatsapp_from")
     @classmethod
