@@ -5,6 +5,7 @@
     │   ├── SendRefused        Twilio answered 4xx/5xx; ``retryable`` for 429/20429 and 5xx
     │   ├── TwilioUnreachable  no connection was made: certainly not sent, a retry is safe
     │   └── SendOutcomeUnknown the request went out, no answer came: Twilio may have it, never retry
+    ├── ContentRefused         Twilio's Content API refused or could not be reached (bot.twilio.content)
     └── ValueError
         └── ActionRefused      a rep's or the owner's action does not apply to the lead as it stands
 
@@ -40,6 +41,21 @@ class TwilioUnreachable(SendError):
 
 class SendOutcomeUnknown(SendError):
     """The request went out but no answer came back: Twilio may have the message. Do not retry."""
+
+
+class ContentRefused(Exception):
+    """A Content API call failed: Twilio answered with an error, or could not be reached (``leadline content sync``
+    stops with this message; the templates created before it are kept).
+
+    Attributes:
+        code: Twilio's error code, or None when Twilio was not reached.
+        status: the HTTP status, or None when Twilio was not reached.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 class ActionRefused(ValueError):
