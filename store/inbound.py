@@ -28,17 +28,19 @@ def insert_ignore(session: Session, model: type[Base], *conflict_columns: str) -
 
 
 def store_inbound(session: Session, *, from_address: str, to_address: str, message_sid: str, body: str,
-                  profile_name: str | None, media: dict[str, Any] | None, received_at: datetime) -> int | None:
+                  profile_name: str | None, media: dict[str, Any] | None, received_at: datetime,
+                  tapped: str | None = None) -> int | None:
     """Store one inbound message; returns its id, or None when the MessageSid is already stored.
 
     ``from_address`` is the prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``);
-    it names the conversation. Twilio retries webhooks it thinks failed: the unique
+    it names the conversation. ``tapped`` is the id of the WhatsApp button or list item the message was a tap
+    on (at most 200 characters). Twilio retries webhooks it thinks failed: the unique
     MessageSid turns a retry into a no-op, atomically, whatever the number of web processes.
     """
     return session.scalar(
         insert_ignore(session, Message, "twilio_sid").values(
             direction="inbound", kind="prospect", to_address=to_address, from_address=from_address, body=body,
-            sender_name=profile_name, media=media, twilio_sid=message_sid, status="received",
+            sender_name=profile_name, media=media, tapped=tapped, twilio_sid=message_sid, status="received",
             created_at=received_at, attempts=0,
         ).returning(Message.id)
     )

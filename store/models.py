@@ -135,6 +135,8 @@ class Message(Base):
     """Kept exactly as received or sent (any Unicode, NUL included)."""
     media: Mapped[dict[str, Any] | None]
     """Inbound media: ``{"urls": [...], "types": [...]}``."""
+    tapped: Mapped[str | None] = mapped_column(NulSafeString(200))
+    """Inbound: the id of the WhatsApp button or list item the prospect tapped (``ButtonPayload``/``ListId``)."""
     content_sid: Mapped[str | None] = mapped_column(String(34))
     """Outbound WhatsApp content template (``HX…``), sent instead of ``body``."""
     content_variables: Mapped[dict[str, Any] | None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import store.content_templates  # noqa: F401  (its table joins Base.metadata)
 from store.db import make_engine
 from store.models import Base
 
