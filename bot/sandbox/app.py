@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from bot.sandbox import controls, messages, phone
+from bot.sandbox import content, controls, messages, phone
 from bot.sandbox.callbacks import Callbacks
 from bot.sandbox.context import EXTENSION, SandboxContext
 from bot.sandbox.state import SandboxState
@@ -28,6 +28,7 @@ def create_sandbox(*, account_sid: str, auth_token: str, webhook_url: str | None
                                                state=state, callbacks=callbacks)
     app.config["WEBHOOK_URL"] = webhook_url
     app.register_blueprint(messages.bp)
+    app.register_blueprint(content.bp)
     app.register_blueprint(phone.bp)
     app.register_blueprint(controls.bp)
     return app

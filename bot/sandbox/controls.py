@@ -58,7 +58,8 @@ def clock() -> Any:
 
 @bp.get("/sandbox/messages")
 def all_messages() -> Any:
-    """Every message with the sandbox's own details (ContentSid, StatusCallback), oldest first."""
+    """Every message with the sandbox's own details (ContentSid, StatusCallback, and the ``buttons`` a content
+    template showed, ``[{"id", "title"}]``, with its ``content_type``), oldest first."""
     to = request.args.get("To")
     state = current().state
     with state.lock:

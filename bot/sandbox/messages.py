@@ -7,15 +7,14 @@ answer with the JSON of ``api.v2010.account.message`` in Twilio's OpenAPI descri
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from bot.sandbox.context import SandboxContext, current
+from bot.sandbox.content import render
+from bot.sandbox.context import authorized, current
 from bot.sandbox.refusals import (
     injected_fault,
     invalid_create,
@@ -37,16 +36,6 @@ def segments(body: str) -> int:
     """SMS segments: 160/153 characters in GSM-7, 70/67 in UCS-2."""
     single, multi = (160, 153) if set(body) <= GSM7 else (70, 67)
     return 1 if len(body) <= single else -(-len(body) // multi)
-
-
-def authorized(ctx: SandboxContext, path_sid: str) -> bool:
-    """The request's basic auth is the account's SID and token, and the path names that account."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return False
-    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    return secrets.compare_digest(user, ctx.account_sid) and secrets.compare_digest(password, ctx.auth_token) \
-        and path_sid == ctx.account_sid
 
 
 def resource(account_sid: str, m: dict[str, Any]) -> dict[str, Any]:
@@ -128,15 +117,19 @@ def list_messages(account_sid: str) -> Any:
 
 
 def _outbound(state: SandboxState, form: Any) -> dict[str, Any]:
-    """The stored record of a message the create ``form`` asks for, ``queued``."""
+    """The stored record of a message the create ``form`` asks for, ``queued``. A ``ContentSid`` the sandbox
+    created shows its rendered body and buttons (``content.render``); one it never saw shows ``[template HX…]``.
+    Call with ``state.lock`` held."""
     sender, body, content_sid = form.get("From"), form.get("Body"), form.get("ContentSid")
+    shown = render(state, content_sid, form.get("ContentVariables")) or {}
     return {
         "sid": new_sid("SM"), "to": form.get("To", ""), "from": sender if sender else None,
         "messaging_service_sid": form.get("MessagingServiceSid"),
-        "body": body if body else (f"[template {content_sid}]" if content_sid else ""),
+        "body": shown.get("body") or body or (f"[template {content_sid}]" if content_sid else ""),
         "direction": "outbound-api", "status": "queued", "created": state.now(), "updated": state.now(),
         "status_callback": form.get("StatusCallback"), "content_sid": content_sid,
         "content_variables": form.get("ContentVariables"), "media": form.getlist("MediaUrl"),
+        "content_type": shown.get("content_type"), "buttons": shown.get("buttons", []),
     }
 
 

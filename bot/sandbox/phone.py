@@ -3,6 +3,11 @@
 The message is recorded as Twilio records an inbound one (an SMS STOP or START moves the number
 on or off Twilio's opt-out list; a WhatsApp message opens the 24-hour window), then posted to
 the app's webhook (``app.config["WEBHOOK_URL"]``) as a signed form with Twilio's fields.
+
+A WhatsApp tap is played with ``ButtonPayload`` (and ``ButtonText``) for a quick-reply button, or ``ListId`` (and
+``ListTitle``) for a list-picker item: posted on as Twilio posts a tap, with the tapped title as ``Body`` unless one is
+given and ``MessageType`` ``button`` or ``interactive`` (``text`` for a typed WhatsApp message)
+(https://www.twilio.com/docs/whatsapp/buttons, https://www.twilio.com/docs/content/twiliolist-picker).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ def inbound() -> Any:
     target = current_app.config["WEBHOOK_URL"]
     if not target:
         return jsonify({"error": "the sandbox has no webhook_url"}), 409
-    sender, to, body = request.form.get("From", ""), request.form.get("To", ""), request.form.get("Body", "")
+    sender, to = request.form.get("From", ""), request.form.get("To", "")
     if not sender or not to:
         return jsonify({"error": "From and To are required"}), 422
+    tap = _tap(request.form) if sender.startswith("whatsapp:") else {}
+    body = request.form.get("Body") or tap.get("ButtonText") or tap.get("ListTitle") or ""
     ctx = current()
     sid = request.form.get("MessageSid") or new_sid("SM")
     _receive(ctx.state, sid=sid, sender=sender, to=to, body=body)
@@ -38,8 +45,20 @@ def inbound() -> Any:
         params["WaId"] = sender.removeprefix("whatsapp:").lstrip("+")
         if request.form.get("ProfileName"):
             params["ProfileName"] = request.form["ProfileName"]
+        params |= tap
     status = ctx.callbacks.post(target, params)
     return jsonify({"sid": sid, "webhook_status": status})
+
+
+def _tap(form: Any) -> dict[str, str]:
+    """The tap fields Twilio adds to a WhatsApp message, with its ``MessageType``."""
+    if form.get("ButtonPayload"):
+        fields = {"ButtonPayload": form["ButtonPayload"], "ButtonText": form.get("ButtonText") or form.get("Body", "")}
+        return {**fields, "MessageType": "button"}
+    if form.get("ListId"):
+        fields = {"ListId": form["ListId"], "ListTitle": form.get("ListTitle") or form.get("Body", "")}
+        return {**fields, "MessageType": "interactive"}
+    return {"MessageType": "text"}
 
 
 def _receive(state: SandboxState, *, sid: str, sender: str, to: str, body: str) -> None:

@@ -5,6 +5,7 @@ twilio client raises as ``TwilioRestException``:
 
 * 21602 / 21603 / 21604 / 21617 / 21211 — the form lacks a body, a sender or a recipient,
   the body is over 1,600 characters, or ``To`` is not a phone number;
+* 21656 — ``ContentVariables`` is not a JSON object of variable name to value;
 * 20429 — over the sender's rate (``/sandbox/rate``), as Twilio's 429 queue overflow;
 * 21610 — an SMS to a number that texted STOP (Twilio's Advanced Opt-Out) until it texts START;
 * whatever a test injected for that recipient (``/sandbox/faults``).
@@ -15,6 +16,7 @@ Outside WhatsApp's 24-hour customer-service window free-form text is accepted, t
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -47,6 +49,8 @@ def invalid_create(form: Any) -> Answer | None:
         return twilio_error(400, 21602, "Message body is required.")
     if body and len(body) > 1600:
         return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    if form.get("ContentVariables") and not _json_object(form["ContentVariables"]):
+        return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
     number = to.removeprefix("whatsapp:")
     if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
         return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
@@ -93,3 +97,10 @@ def outside_window(state: SandboxState, to: str, content_sid: str | None) -> tup
         return None
     last = state.whatsapp_last_inbound.get(to.removeprefix("whatsapp:"))
     return OUTSIDE_WINDOW if last is None or state.now() - last > WHATSAPP_WINDOW_S else None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

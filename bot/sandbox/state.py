@@ -24,6 +24,9 @@ class SandboxState:
     """Creates accepted per sender per rolling second; more are refused 429 / 20429 as Twilio does."""
     accepted: dict[str, list[float]] = field(default_factory=dict)
     refused: int = 0
+    contents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Content API templates by SID (``HX…``), in order of creation: ``friendly_name``, ``language``, ``variables``,
+    ``types``, ``created`` (epoch seconds)."""
 
     def now(self) -> float:
         return time.time() + self.clock_offset_s
