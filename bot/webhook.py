@@ -54,7 +54,7 @@ def inbound() -> Response | tuple[Response, int]:
             session, from_address=message.address, to_address=message.to_address, message_sid=message.message_sid,
             body=message.body, profile_name=message.profile_name,
             media={"urls": message.media_urls, "types": message.media_types} if message.num_media else None,
-            received_at=utcnow())
+            received_at=utcnow(), tapped=message.tapped)
     if message_id is not None:  # None: a MessageSid already stored (Twilio retrying)
         try:
             rt.jobs.turns(message_id, message.address)

@@ -56,17 +56,18 @@ class LeadRef:
 
 
 def run_graph(rt: Runtime, lead: LeadRef, *, turn: str, body: str,
-              understanding: dict[str, Any] | None = None) -> dict[str, Any]:
+              understanding: dict[str, Any] | None = None, tap: str | None = None) -> dict[str, Any]:
     """The graph's state after ``turn``, running it only if it has not run yet.
 
-    ``understanding`` is a model's proposal for ``body`` (``graph.understanding.clean``), or None.
+    ``understanding`` is a model's proposal for ``body`` (``graph.understanding.clean``), or None. ``tap`` is the id
+    of the WhatsApp button or list item the message tapped (``ButtonPayload``/``ListId``), or None: typed text.
     """
     saved = rt.graph.get_state(lead.config).values
     if saved.get("last_turn") == turn:
         return saved
     context = TurnContext(playbook=rt.playbook, phone=lead.phone, name=lead.name, lead_ref=f"lead-{lead.id}")
-    values = rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding}, lead.config, context=context,
-                             durability="exit")
+    values = rt.graph.invoke({"inbound": body, "turn": turn, "understanding": understanding, "tap": tap}, lead.config,
+                             context=context, durability="exit")
     if values.get("turns_taken", 0) % PRUNE_EVERY_TURNS == 0:
         try:
             prune_thread(rt.checkpointer, lead.thread_id)

@@ -35,6 +35,7 @@ from bot.reps import commands as rep_commands
 from bot.reps.assignment import route_new_lead, route_on_answers
 from cadence import enrollment
 from cadence.clock import lead_timezone
+from graph.buttons import read_tap
 from graph.playbook import Playbook, Rep
 from graph.understanding import ACTION_INTENTS
 from runtime import Runtime
@@ -84,14 +85,15 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
             mark_processed(session, message_id=message_id)
             return TurnResult(outbox_ids=forwarded)
         ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
-        body = message.body or ""
+        body, tap = message.body or "", message.tapped
     turn = f"in:{message_id}"
-    understanding = understand(rt, ref, turn=turn, body=body)
+    # A tap on one of our buttons is an exact answer (graph.buttons.read_tap): nothing for a model to read.
+    understanding = None if read_tap(rt.playbook, tap) else understand(rt, ref, turn=turn, body=body)
     if understanding is not None and understanding["intent"] in ACTION_INTENTS:
         with rt.sessions.begin() as session:
             return act_on_intent(session, rt, lead_id=ref.id, message_id=message_id, body=body,
                                  understanding=understanding)
-    values = run_graph(rt, ref, turn=turn, body=body, understanding=understanding)
+    values = run_graph(rt, ref, turn=turn, body=body, understanding=understanding, tap=tap)
     with rt.sessions.begin() as session:
         return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)
 

@@ -1,7 +1,10 @@
 """Twilio's inbound message webhook form, as a typed value.
 
 Field names follow Twilio's webhook request parameters
-(https://www.twilio.com/docs/messaging/guides/webhook-request); Twilio may add more, which are ignored.
+(https://www.twilio.com/docs/messaging/guides/webhook-request); Twilio may add more, which are ignored. A WhatsApp
+reply made by tapping carries the tapped answer's id as well as its title (in ``Body``): ``ButtonPayload`` for a
+quick-reply button, ``ListId`` for a list-picker item (https://www.twilio.com/docs/whatsapp/buttons,
+https://www.twilio.com/docs/content/twiliolist-picker).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from store.bounds import bounded_int
 
 MAX_MEDIA = 10
 """Most media one message carries (Twilio's limit for MMS)."""
+TAP_ID_MAX = 200
+"""Longest ``ButtonPayload`` / ``ListId``: the Content API's limit on a quick-reply action's or list item's id."""
 
 
 class InboundMessage(BaseModel):
@@ -37,6 +42,8 @@ class InboundMessage(BaseModel):
     profile_name: str | None = Field(default=None, alias="ProfileName")
     wa_id: str | None = Field(default=None, alias="WaId")
     num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
+    button_payload: str | None = Field(default=None, alias="ButtonPayload", max_length=TAP_ID_MAX)
+    list_id: str | None = Field(default=None, alias="ListId", max_length=TAP_ID_MAX)
     media_urls: list[str] = []
     media_types: list[str] = []
 
@@ -63,6 +70,11 @@ class InboundMessage(BaseModel):
         data["media_urls"] = [data[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in data]
         data["media_types"] = [data.get(f"MediaContentType{i}", "") for i in range(count)]
         return cls.model_validate(data)
+
+    @property
+    def tapped(self) -> str | None:
+        """The id of the button or list item the prospect tapped, or None for a typed message."""
+        return self.button_payload or self.list_id or None
 
     @property
     def channel(self) -> str:
