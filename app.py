@@ -192,3 +192,37 @@ def erase(phone: str, yes: bool) -> None:
     finally:
         rt.close()
     click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@cli.group(help="WhatsApp content templates: questions answered by tapping (Twilio's Content API).")
+def content() -> None:
+    pass
+
+
+@content.command("sync", help="Create at Twilio a content template for every question prospects can answer by "
+                              "tapping (quick-reply buttons, or a list picker past 3 answers), in every language "
+                              "of the playbook, and keep their SIDs; templates already created are kept. Run it "
+                              "again after changing a question.")
+def content_sync() -> None:
+    from bot.delivery.buttons import sync
+    from bot.errors import ContentRefused
+    from bot.twilio.client import make_client
+    from graph.playbook import PlaybookError, load_playbook
+    from store.db import make_engine, make_sessionmaker
+
+    settings = Settings()
+    try:
+        playbook = load_playbook(settings.playbook)
+    except PlaybookError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        report = sync(make_sessionmaker(engine), make_client(settings), playbook)
+    except ContentRefused as exc:
+        click.echo(f"Twilio refused a content template: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    replaced = f" ({report.replaced} in place of ones Twilio no longer has)" if report.replaced else ""
+    click.echo(f"content templates: {report.created} created{replaced}, {report.kept} kept")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot.conversation.thread import LeadRef, TurnResult, run_graph
+from bot.delivery.buttons import content_sid_for, with_buttons
 from bot.delivery.senders import business_route
 from cadence.clock import whatsapp_window_open
 from graph.texts import placeholders_for, render
@@ -54,11 +55,15 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
                     dedupe_key=f"{turn}:0", from_address=route.from_address,
                     messaging_service_sid=route.messaging_service_sid, content_sid=template.content_sid,
                     content_variables={k: render(v, **texts) for k, v in template.variables.items()}))
-        else:
+        else:  # inside WhatsApp's window the first question goes with its buttons, as a reply's does
+            replies: list[str] = values.get("replies") or []
+            buttons = content_sid_for(session, rt.playbook, channel=lead.channel, question_id=values.get("asking"),
+                                      language=values.get("language"))
             queued += [outbox.add_outbound(session, lead_id=lead.id, kind="first_touch", to_address=lead.address,
                                            body=text, dedupe_key=f"{turn}:{n}", from_address=route.from_address,
-                                           messaging_service_sid=route.messaging_service_sid)
-                       for n, text in enumerate(values.get("replies") or [])]
+                                           messaging_service_sid=route.messaging_service_sid,
+                                           **with_buttons(buttons if n == len(replies) - 1 else None, text))
+                       for n, text in enumerate(replies)]
         if lead.status == "new":
             set_status(session, lead=lead, status="contacted")
     return TurnResult(outbox_ids=[i for i in queued if i is not None], awaiting_lead=lead_id)

@@ -28,6 +28,7 @@ from bot.conversation.compliance import compliance
 from bot.conversation.intents import act_on_intent, understand
 from bot.conversation.keywords import classify, normalize
 from bot.conversation.thread import LeadRef, TurnResult, run_graph
+from bot.delivery.buttons import content_sid_for, with_buttons
 from bot.delivery.rep_texts import notify_owner
 from bot.delivery.senders import reply_route
 from bot.reps import actions as lead_actions
@@ -106,11 +107,15 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
         return TurnResult()
     first_outcome = bool(values.get("outcome")) and lead.score_total is None
     route = reply_route(rt.settings, business_address=lead.business_address or "")
+    replies: list[str] = values.get("replies") or []
+    buttons = content_sid_for(session, rt.playbook, channel=lead.channel, question_id=values.get("asking"),
+                              language=values.get("language"))
     queued = [
         outbox.add_outbound(session, lead_id=lead.id, kind="reply", to_address=lead.address, body=text,
                             dedupe_key=f"reply:{message_id}:{n}", from_address=route.from_address,
-                            messaging_service_sid=route.messaging_service_sid)
-        for n, text in enumerate(values.get("replies") or [])
+                            messaging_service_sid=route.messaging_service_sid,
+                            **with_buttons(buttons if n == len(replies) - 1 else None, text))
+        for n, text in enumerate(replies)
     ]
     _record_progress(session, rt.playbook, lead, values)  # first: a routing rule may change the owner to alert
     if values.get("rep_alert"):
