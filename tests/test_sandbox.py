@@ -136,3 +136,23 @@ def test_whatsapp_free_form_outside_24_hours_fails_with_63016_but_a_template_goe
     requests.post(f"{url}/sandbox/clock", data={"advance_s": 25 * 3600}, timeout=5)
     late = client.messages.create(to=to, from_="whatsapp:+14155238886", body="a day later")
     wait_for(lambda: client.messages(late.sid).fetch().error_code == 63016, what="window closed")
+
+
+def test_the_phone_posts_a_tap_as_twilio_does(twin):
+    _, url, _, received = twin
+    sender, to = "whatsapp:+17205550006", "whatsapp:+14155238886"
+    taps = [{"ButtonPayload": "is_owner:yes", "ButtonText": "Yes"}, {"ListId": "roof_type:metal", "Body": "Metal"},
+            {"Body": "typed"}]
+    for tap in taps:
+        requests.post(f"{url}/sandbox/inbound", data={"From": sender, "To": to, **tap}, timeout=5).raise_for_status()
+    forms = [form for _, form, _ in received if form.get("From") == sender]
+    assert [(f["Body"], f["MessageType"], f.get("ButtonPayload"), f.get("ButtonText"), f.get("ListId"),
+             f.get("ListTitle")) for f in forms] == [
+        ("Yes", "button", "is_owner:yes", "Yes", None, None),  # the button's title is the text
+        ("Metal", "interactive", None, None, "roof_type:metal", "Metal"),
+        ("typed", "text", None, None, None, None)]
+    assert all(RequestValidator(AUTH_TOKEN).validate(u, f, s) for u, f, s in received if f.get("From") == sender)
+    requests.post(f"{url}/sandbox/inbound", data={"From": "+17205550006", "To": "+15005550006", "Body": "1",
+                                                  "ButtonPayload": "x"}, timeout=5)
+    sms = [form for _, form, _ in received if form.get("From") == "+17205550006"][-1]
+    assert "MessageType" not in sms and "ButtonPayload" not in sms  # taps are WhatsApp's

@@ -94,6 +94,35 @@ def test_invalid_payload_gets_422_naming_the_field(web, sessions, phone):
     assert sorted(f["field"] for f in answer.json()["fields"]) == ["From", "MessageSid"]
 
 
+def whatsapp_tap(number: str, **tap: str) -> dict[str, str]:
+    """A WhatsApp message as Twilio posts a tap on one of its buttons (``ButtonPayload``) or list items (``ListId``)."""
+    return {**inbound_form(f"whatsapp:{number}", body="Full replacement"), "To": "whatsapp:+14155238886",
+            "WaId": number.lstrip("+"), **tap}
+
+
+@pytest.mark.parametrize("field", ["ButtonPayload", "ListId"])
+def test_a_tapped_id_is_stored_on_the_message(web, sessions, phone, field):
+    number = phone()
+    tap = {field: "service_type:replacement",
+           **({"ButtonText": "Full replacement", "MessageType": "button"} if field == "ButtonPayload"
+              else {"ListTitle": "Full replacement", "MessageType": "interactive"})}
+    assert post_signed(f"{web}/twilio/messages", whatsapp_tap(number, **tap)).status_code == 200
+    with sessions() as s:
+        row = s.scalars(select(Message).where(Message.from_address == f"whatsapp:{number}")).one()
+    assert (row.body, row.tapped) == ("Full replacement", "service_type:replacement")
+
+
+@pytest.mark.parametrize("field", ["ButtonPayload", "ListId"])
+def test_a_tapped_id_over_200_characters_is_422_naming_it(web, sessions, phone, field):
+    number = phone()
+    answer = post_signed(f"{web}/twilio/messages", whatsapp_tap(number, **{field: "service_type:" + "x" * 188}))
+    assert answer.status_code == 422
+    assert [f["field"] for f in answer.json()["fields"]] == [field]
+    assert stored_messages(sessions, f"whatsapp:{number}") == 0
+    at_most = post_signed(f"{web}/twilio/messages", whatsapp_tap(number, **{field: "service_type:" + "x" * 187}))
+    assert at_most.status_code == 200  # exactly 200: Twilio's limit on a button's id
+
+
 def test_oversized_body_is_refused_before_parsing(web):
     answer = requests.post(f"{web}/twilio/messages", data={"Body": "x" * 100_000}, timeout=10)
     assert answer.status_code == 413
