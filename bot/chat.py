@@ -82,24 +82,10 @@ class ChatSession:
         finally:
             self.talking.clear()
 
-    def inbound_form(self, text: str) -> dict[str, str]:
-        """The prospect's message as ``/sandbox/inbound`` takes it: typed text, or the tap of the button ``text``
-        numbers (1 for the first) when the bot's latest message offers one."""
-        form = {"From": self.prospect, "To": self.business, "Body": text}
-        offered = self.offered
-        if offered is not None and text.isdecimal() and 1 <= int(text) <= len(offered.buttons):
-            button = offered.buttons[int(text) - 1]
-            form["Body"] = button["title"]
-            if offered.content_type == LIST_PICKER:
-                form |= {"ListId": button["id"], "ListTitle": button["title"]}
-            else:
-                form |= {"ButtonPayload": button["id"], "ButtonText": button["title"]}
+    def _say(self, text: str) -> list[Shown]:
+        form = {"From": self.prospect, "To": self.business, "Body": text, **tap_fields(text, self.offered)}
         if self.profile_name:
             form["ProfileName"] = self.profile_name
-        return form
-
-    def _say(self, text: str) -> list[Shown]:
-        form = self.inbound_form(text)
         requests.post(f"{self.sandbox_url}/sandbox/inbound", data=form, timeout=20).raise_for_status()
         replies: list[Shown] = []
         deadline, last_new = time.monotonic() + FIRST_REPLY_WAIT_S, None
@@ -110,6 +96,18 @@ class ChatSession:
                 last_new = time.monotonic()
             time.sleep(0.15)
         return replies
+
+
+def tap_fields(text: str, offered: Shown | None) -> dict[str, str]:
+    """The ``/sandbox/inbound`` fields that make the line ``text`` a tap: when it is just the number of a button the
+    bot's latest message ``offered`` (1 for the first), that button's id and title (``ButtonPayload``/``ButtonText``,
+    or ``ListId``/``ListTitle`` for a list item) with the title as the ``Body``; else none (typed text)."""
+    if offered is None or not text.isdecimal() or not 1 <= int(text) <= len(offered.buttons):
+        return {}
+    button = offered.buttons[int(text) - 1]
+    if offered.content_type == LIST_PICKER:
+        return {"Body": button["title"], "ListId": button["id"], "ListTitle": button["title"]}
+    return {"Body": button["title"], "ButtonPayload": button["id"], "ButtonText": button["title"]}
 
 
 def show(session: ChatSession, messages: list[Shown], out: TextIO) -> None:

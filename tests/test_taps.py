@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import select
 from twilio.rest import Client
 
-from bot.chat import ChatSession, Shown, run
+from bot.chat import ChatSession, Shown, run, tap_fields
 from bot.delivery.buttons import sync
 from bot.twilio.client import RebasedHttpClient
 from store.models import Lead, Message
@@ -153,13 +153,10 @@ def test_the_chat_prints_buttons_as_numbered_lines_and_a_typed_number_taps_one(t
 
 
 def test_a_number_taps_only_a_button_the_latest_message_offers():
-    session = ChatSession.__new__(ChatSession)  # no network: only the form a line becomes
-    session.prospect, session.business, session.profile_name = "whatsapp:+17205550999", WHATSAPP_FROM, None
-    session.offered = Shown("whatsapp:+17205550999", "Which roof?", [{"id": "roof:metal", "title": "Metal"},
-                                                                   {"id": "roof:tile", "title": "Tile"}],
-                            "twilio/list-picker")
-    assert session.inbound_form("2") == {"From": "whatsapp:+17205550999", "To": WHATSAPP_FROM, "Body": "Tile",
-                                         "ListId": "roof:tile", "ListTitle": "Tile"}
-    assert session.inbound_form("3")["Body"] == "3" and "ListId" not in session.inbound_form("3")
-    session.offered = None
-    assert session.inbound_form("1") == {"From": "whatsapp:+17205550999", "To": WHATSAPP_FROM, "Body": "1"}
+    roofs = Shown("whatsapp:+17205550999", "Which roof?", [{"id": "roof:metal", "title": "Metal"},
+                                                           {"id": "roof:tile", "title": "Tile"}], "twilio/list-picker")
+    assert tap_fields("2", roofs) == {"Body": "Tile", "ListId": "roof:tile", "ListTitle": "Tile"}
+    owner = Shown("whatsapp:+17205550999", "Own it?", [{"id": "is_owner:yes", "title": "Yes"}], "twilio/quick-reply")
+    assert tap_fields("1", owner) == {"Body": "Yes", "ButtonPayload": "is_owner:yes", "ButtonText": "Yes"}
+    assert tap_fields("3", roofs) == tap_fields("0", roofs) == tap_fields("one", owner) == {}  # typed text
+    assert tap_fields("1", None) == {}  # the latest message offers no buttons
