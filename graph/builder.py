@@ -51,6 +51,6 @@ def build_graph(checkpointer: BaseCheckpointSaver[str] | None = None) -> Qualifi
 
     # After the outcome: a fitting answer, never the questions again; a corrected answer is scored again.
     builder.add_node("follow_up", nodes.follow_up)
-    builder.add_conditional_edges("follow_up", nodes.route_after_follow_up, ["score", END])
+    builder.add_conditional_edges("follow_up", nodes.route_after_follow_up, ["ask", "score", END])
 
     return builder.compile(checkpointer=checkpointer, name="qualification")

@@ -174,7 +174,10 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     taken = take(ctx.playbook, state["answers"], text=state["inbound"], pending=None, tap=state.get("tap"),
                  inferred=state.get("inferred"))
     if taken.changed:
-        return {**_taken_update(ctx.playbook, state, taken), "corrected": True}
+        update = {**_taken_update(ctx.playbook, state, taken), "corrected": True}
+        if not update["disqualified"] and update["question_index"] < len(ctx.playbook.questions):
+            update["phase"] = "asking"  # a corrected ZIP code back in the area: the questions it cut short
+        return update
     texts = _placeholders(state, ctx)
     if state["outcome"] == "disqualified":
         texts["resource_url"] = ctx.playbook.outcomes.disqualified.resource_url
@@ -186,9 +189,12 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     return {"replies": [*replies, render(already, **texts)], "corrected": False}
 
 
-def route_after_follow_up(state: ConversationState) -> Literal["score", "__end__"]:
-    """A corrected answer is scored and decided again; otherwise the turn is over."""
-    return "score" if state.get("corrected") else "__end__"
+def route_after_follow_up(state: ConversationState) -> Literal["ask", "score", "__end__"]:
+    """A corrected answer is scored and decided again, or the questions it left open are asked; otherwise the
+    turn is over."""
+    if not state.get("corrected"):
+        return "__end__"
+    return "ask" if state["phase"] == "asking" else "score"
 
 
 def rep_alert_text(pb: Playbook, ctx: TurnContext, state: ConversationState) -> str:

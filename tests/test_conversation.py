@@ -78,6 +78,20 @@ def test_out_of_area_lead_gets_deflection_and_lost_reason(prospect, sandbox, ses
     assert len(messages_to(sandbox, REP_PHONE)) == rep_before
 
 
+def test_a_corrected_zip_code_reopens_a_disqualified_lead(prospect, sessions):
+    p = prospect()
+    for n, answer in enumerate(["hi", "2", "asap", "90210"]):
+        p.say(answer)
+        p.wait_for_replies(2 + n)
+    assert lead_of(sessions, p.number).status == "disqualified"
+    p.say("oops, sorry: it's 80203")
+    assert p.wait_for_replies(6)[-1] == "Got it: in 80203. Are you the property owner? (yes/no)"
+    p.say("yes")
+    assert p.wait_for_replies(7)[-1].startswith("Thanks! You're a great fit.")
+    lead = lead_of(sessions, p.number)
+    assert (lead.status, lead.lost_reason, lead.answers["postal_code"]) == ("qualified", None, "80203")
+
+
 def test_unparseable_answer_is_reasked_twice_then_recorded_unknown(prospect, sessions):
     p = prospect()
     p.say("hi")

@@ -108,7 +108,6 @@ def test_a_tap_is_stored_and_the_conversation_moves_on_with_the_next_buttons(tap
     assert [(m.body, m.tapped) for m in inbound] == [("hi", None), ("Full replacement", "service_type:replacement")]
 
 
-@pytest.mark.xfail(strict=False, reason="graph reads taps: lands with the deterministic reading")
 def test_the_tapped_button_is_the_exact_answer_whatever_the_text_says(taps, phone):
     p = TappingProspect(taps.sandbox, phone(), whatsapp=True)
     p.say("hi")

@@ -108,3 +108,16 @@ def test_a_tapped_button_is_the_exact_answer(talk):
 def test_an_unknown_tap_is_read_as_text(talk):
     talk("hi")
     assert talk("2", tap="service_type:gutters")["answers"] == {"service_type": "replacement"}
+
+
+def test_a_corrected_zip_code_back_in_the_area_asks_the_questions_it_cut_short(talk):
+    talk("hi")
+    talk("2")
+    talk("asap")
+    out = talk("90210")
+    assert out["outcome"] == "disqualified"
+    back = talk("sorry, I meant 80203")
+    assert back["phase"] == "asking" and back["answers"]["postal_code"] == "80203"
+    assert back["replies"] == [f"Got it: in 80203. {ASK_OWNER}"]
+    done = talk("yes")
+    assert done["outcome"] == "qualified" and done["rep_alert"].startswith("HOT lead")

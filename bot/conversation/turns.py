@@ -89,7 +89,7 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
         body, tap = message.body or "", message.tapped
     turn = f"in:{message_id}"
     # A tap on one of our buttons is an exact answer (graph.buttons.read_tap): nothing for a model to read.
-    understanding = None if read_tap(rt.playbook, tap) else understand(rt, ref, turn=turn, body=body)
+    understanding = understand(rt, ref, turn=turn, body=body, tap=tap if read_tap(rt.playbook, tap) else None)
     if understanding is not None and understanding["intent"] in ACTION_INTENTS:
         with rt.sessions.begin() as session:
             return act_on_intent(session, rt, lead_id=ref.id, message_id=message_id, body=body,
@@ -181,6 +181,8 @@ def _record_progress(session: Session, playbook: Playbook, lead: Lead, values: d
         lead.estimated_value_usd = score["estimated_value_usd"]
     if lead.status == "new":
         set_status(session, lead=lead, status="contacted")
+    if lead.status == "disqualified" and values.get("outcome") not in (None, "disqualified"):
+        set_status(session, lead=lead, status="contacted")  # a corrected ZIP code inside the area (graph.answering)
     if lead.status != "contacted":
         return  # booked, lost, opted out…: a late turn never walks a lead back
     outcome = values.get("outcome")
