@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, jsonify
@@ -21,6 +21,9 @@ from bot.logs import configure_logging
 from jobs.process import build_runtime
 from settings import Settings
 from web import calendly, dashboard, leads, metrics, privacy, stats
+
+if TYPE_CHECKING:
+    from graph.playbook import Playbook
 
 MAX_CONTENT_LENGTH = 64 * 1024
 """Largest request body accepted, bytes (a Twilio webhook is a few KB)."""
@@ -128,16 +131,21 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
-@cli.command("check", help="Validate the settings and the playbook, as start-up does.")
-def check() -> None:
+def _playbook_or_exit(settings: Settings) -> Playbook:
+    """The settings' playbook, or its error on stderr and exit status 2 (as start-up stops)."""
     from graph.playbook import PlaybookError, load_playbook
 
-    settings = Settings()
     try:
-        playbook = load_playbook(settings.playbook)
+        return load_playbook(settings.playbook)
     except PlaybookError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+
+
+@cli.command("check", help="Validate the settings and the playbook, as start-up does.")
+def check() -> None:
+    settings = Settings()
+    playbook = _playbook_or_exit(settings)
     click.echo(f"{settings.playbook}: ok ({len(playbook.questions)} questions, {len(playbook.reps)} reps)")
 
 
@@ -207,15 +215,10 @@ def content_sync() -> None:
     from bot.delivery.buttons import sync
     from bot.errors import ContentRefused
     from bot.twilio.client import make_client
-    from graph.playbook import PlaybookError, load_playbook
     from store.db import make_engine, make_sessionmaker
 
     settings = Settings()
-    try:
-        playbook = load_playbook(settings.playbook)
-    except PlaybookError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    playbook = _playbook_or_exit(settings)
     engine = make_engine(settings.database_url)
     try:
         report = sync(make_sessionmaker(engine), make_client(settings), playbook)
