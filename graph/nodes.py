@@ -12,6 +12,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from graph.answering import Taken, take, understood_text
+from graph.buttons import read_tap
 from graph.context import TurnContext
 from graph.parsing import DEFAULT_HINTS, in_service_area
 from graph.playbook import Playbook, Question
@@ -29,7 +30,8 @@ _TURN_ROUTES: dict[Phase, TurnRoute] = {"new": "greet", "asking": "answer", "don
 
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
-    language once it is known: detected offline (``graph.reading.language``), else from a model."""
+    language the first time it is known (the playbook's own or a locale's): detected offline
+    (``graph.reading.language``), else from a model."""
     update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False, "asking": None,
                               "understood": None, "turns_taken": state.get("turns_taken", 0) + 1}
     if "phase" not in state:
@@ -39,8 +41,8 @@ def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
         pb = runtime.context.playbook
         language = detect(state["inbound"], (pb.business.language, *pb.locales)) if not state.get("tap") else None
         language = language or (state.get("understanding") or {}).get("language")
-        if language in pb.locales:
-            update["language"] = language
+        if language in pb.locales or language == pb.business.language:  # once sure, kept: a later "gracias"
+            update["language"] = language  # does not turn an English conversation Spanish
     return update
 
 
@@ -86,15 +88,15 @@ def answer(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str,
     if taken.changed:
         return {**_taken_update(pb, state, taken), "replies": replies, "attempts": 0}
     ask_text = _ask(pb, question, state, ctx)
-    if replies:  # answered their question; ask ours again, not counted against them
-        return {"replies": [*replies, ask_text], "asked": True, "asking": question.id}
+    if replies or read_tap(pb, state.get("tap")):  # answered their question, or tapped an answer already given:
+        return {"replies": [*replies, ask_text], "asked": True, "asking": question.id, "inferred": []}  # not a failure
     if state["attempts"] < MAX_REASKS_PER_QUESTION:
         locale = pb.locale(language)
         hint = locale.hint if locale is not None and locale.hint else (question.hint or DEFAULT_HINTS[question.type])
-        return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1,
+        return {"attempts": state["attempts"] + 1, "reasks": state["reasks"] + 1, "inferred": [],
                 "replies": [f"{hint} {ask_text}"], "asked": True, "asking": question.id}
     answers = {**state["answers"], question.id: None}  # given up on: recorded as unknown
-    return {"answers": answers, "attempts": 0, "question_index": next_unanswered(pb, answers),
+    return {"answers": answers, "attempts": 0, "question_index": next_unanswered(pb, answers), "inferred": [],
             "disqualified": out_of_area(pb, answers)}
 
 
@@ -171,12 +173,14 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     """A message after the outcome: a correction of an answer ("no, it's a repair") is taken and the lead
     scored and decided again; anything else gets the booking link again, or that a rep will reach out."""
     ctx = runtime.context
-    taken = take(ctx.playbook, state["answers"], text=state["inbound"], pending=None, tap=state.get("tap"),
-                 inferred=state.get("inferred"))
-    if taken.changed:
+    asks = "?" in state["inbound"] and not state.get("tap")  # "when can you come check it out?" corrects nothing
+    taken = None if asks else take(ctx.playbook, state["answers"], text=state["inbound"], pending=None,
+                                   tap=state.get("tap"), inferred=state.get("inferred"))
+    if taken is not None and taken.changed:
         update = {**_taken_update(ctx.playbook, state, taken), "corrected": True}
         if not update["disqualified"] and update["question_index"] < len(ctx.playbook.questions):
-            update["phase"] = "asking"  # a corrected ZIP code back in the area: the questions it cut short
+            # a corrected ZIP code back in the area: the questions it cut short, and no outcome until then
+            update |= {"phase": "asking", "outcome": None, "score": None}
         return update
     texts = _placeholders(state, ctx)
     if state["outcome"] == "disqualified":
@@ -186,7 +190,7 @@ def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     if understanding.get("intent") == "question":
         replies.append(faq_reply(ctx.playbook, understanding.get("faq_id"), state.get("language"), texts))
     already = ctx.playbook.text(f"outcomes.{state['outcome']}.already_text", state.get("language"))
-    return {"replies": [*replies, render(already, **texts)], "corrected": False}
+    return {"replies": [*replies, render(already, **texts)], "corrected": False, "inferred": []}
 
 
 def route_after_follow_up(state: ConversationState) -> Literal["ask", "score", "__end__"]:

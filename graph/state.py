@@ -37,7 +37,8 @@ class ConversationState(TypedDict, total=False):
     understanding: dict[str, Any] | None
     tap: str | None
     language: str | None
-    """The prospect's language once known (``es`` when the playbook has Spanish texts); None means the default."""
+    """The prospect's language once known: ``business.language`` or a locale's code (``es``); None: not known yet,
+    the default texts."""
     asked: bool
     """This turn's replies already end with a question (a re-ask); nothing more to ask."""
     asking: str | None

@@ -74,13 +74,14 @@ def validated_answers(playbook: Playbook, proposal: dict[str, Any]) -> dict[str,
 def settled_without_model(playbook: Playbook, reading: Reading, *, pending: str | None, answered: set[str],
                           text: str) -> bool:
     """Whether the deterministic reading alone settles the message, so no model is asked: it read the pending
-    question's answer, and the message is a short answer or it read every open question and asks nothing."""
+    question's answer in a short reply, or it read every open question (there being some) and asks nothing."""
     if pending is not None and pending not in reading.answers:
         return False
-    if pending is not None and len(re.findall(r"\S+", text)) <= SHORT_ANSWER_WORDS:
-        return True
+    if len(re.findall(r"\S+", text)) <= SHORT_ANSWER_WORDS:
+        return pending is not None
     open_ids = {q.id for q in playbook.questions} - answered
-    return open_ids <= set(reading.answers) and "?" not in text
+    return bool(open_ids) and open_ids <= set(reading.answers) and "?" not in text  # after the outcome, a model
+    # still hears every longer message: a wish for a person, a wrong number or a STOP in words
 
 
 def merge_proposal(playbook: Playbook, read: dict[str, Any], proposal: dict[str, Any], *,

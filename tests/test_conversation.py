@@ -86,6 +86,7 @@ def test_a_corrected_zip_code_reopens_a_disqualified_lead(prospect, sessions):
     assert lead_of(sessions, p.number).status == "disqualified"
     p.say("oops, sorry: it's 80203")
     assert p.wait_for_replies(6)[-1] == "Got it: in 80203. Are you the property owner? (yes/no)"
+    assert (lead_of(sessions, p.number).status, lead_of(sessions, p.number).score_total) == ("contacted", None)
     p.say("yes")
     assert p.wait_for_replies(7)[-1].startswith("Thanks! You're a great fit.")
     lead = lead_of(sessions, p.number)

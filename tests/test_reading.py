@@ -135,3 +135,22 @@ def test_buttons_per_question_and_taps_read_back_exactly():
     assert read_tap(PB, "is_owner:no") == ("is_owner", False)
     assert read_tap(PB, "service_type:inspection") == ("service_type", "inspection")
     assert read_tap(PB, "service_type:roofing") is None and read_tap(PB, "nothing") is None and read_tap(PB, None) is None
+
+
+@pytest.mark.parametrize("text", [
+    "got a quote for $12,500 to replace my roof", "budget is $10,000", "$15000", "the hail storm was on 6-12-24",
+    "call me at 303-555-01425", "a 25000 sq ft warehouse roof", "order #12345", "\u0661\u0662\u0663\u0664\u0665",
+])
+def test_numbers_that_are_not_zip_codes(text):
+    assert "postal_code" not in read(text)
+
+
+@pytest.mark.parametrize("text", ["1-2 months", "3, 4 days", "2. actually no, 3"])
+def test_a_range_or_a_changed_mind_is_not_a_position(text):
+    assert "urgency" not in read(text, "urgency")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("Leak or repair", "repair"), ("a leak or repair", "repair"),
+                                                ("Gotera o reparación", "repair"), ("full replacement", "replacement")])
+def test_a_typed_button_title_is_read(text, expected):
+    assert read(text, "service_type")["service_type"] == expected

@@ -93,7 +93,12 @@ def test_spanish_is_spoken_back_without_a_model(talk):
 
 def test_a_mixed_message_stays_english(talk):
     first = talk("hola, need a roof repair asap")
-    assert first["language"] is None and first["replies"][0].startswith("Hi Ann!")
+    assert first["language"] in (None, "en") and first["replies"][0].startswith("Hi Ann!")
+
+
+def test_once_english_a_gracias_does_not_turn_the_conversation_spanish(talk):
+    talk("Hi, I need a roof repair, my zip is 80203")
+    assert talk("Gracias!")["replies"][0].startswith("Sorry, I didn't catch that. Please reply with one of the numbers.")
 
 
 def test_a_tapped_button_is_the_exact_answer(talk):
@@ -121,3 +126,28 @@ def test_a_corrected_zip_code_back_in_the_area_asks_the_questions_it_cut_short(t
     assert back["replies"] == [f"Got it: in 80203. {ASK_OWNER}"]
     done = talk("yes")
     assert done["outcome"] == "qualified" and done["rep_alert"].startswith("HOT lead")
+
+
+def test_chit_chat_after_the_outcome_changes_no_answer(talk):
+    for text in ("hello", "1", "1", "80203"):
+        talk(text)
+    assert talk("yes")["outcome"] == "qualified"
+    for text in ("not sure yet when, I will call tomorrow", "When can you come check it out?", "no rush, thanks"):
+        after = talk(text)
+        assert after["answers"] == {"service_type": "repair", "urgency": "now", "postal_code": "80203",
+                                    "is_owner": True}, text
+        assert after["replies"][0].startswith("Your booking link again"), text
+
+
+def test_an_understood_answer_changes_without_a_correction_word_only_right_after_it_was_confirmed(talk):
+    talk("we need a new roof")
+    talk("asap")  # the turn after "Got it: a full replacement": no different reading
+    assert talk("let me check with my wife first")["answers"]["service_type"] == "replacement"
+
+
+def test_tapping_an_answer_already_given_is_not_a_failed_answer(talk):
+    talk("hi")
+    talk("Full replacement", tap="service_type:replacement")
+    again = talk("Full replacement", tap="service_type:replacement")
+    assert (again["attempts"], again["reasks"]) == (0, 0)
+    assert again["replies"] == [ASK_URGENCY]

@@ -181,8 +181,9 @@ def _record_progress(session: Session, playbook: Playbook, lead: Lead, values: d
         lead.estimated_value_usd = score["estimated_value_usd"]
     if lead.status == "new":
         set_status(session, lead=lead, status="contacted")
-    if lead.status == "disqualified" and values.get("outcome") not in (None, "disqualified"):
-        set_status(session, lead=lead, status="contacted")  # a corrected ZIP code inside the area (graph.answering)
+    if lead.status == "disqualified" and values.get("phase") == "asking":  # a corrected ZIP code inside the area
+        set_status(session, lead=lead, status="contacted")  # (graph.answering): asked on, its outcome to come
+        lead.score_total = lead.grade = None
     if lead.status != "contacted":
         return  # booked, lost, opted out…: a late turn never walks a lead back
     outcome = values.get("outcome")

@@ -58,14 +58,16 @@ def confirmation(playbook: Playbook, question: Question, key: str, language: str
 
 
 def synonyms(playbook: Playbook, question: Question, key: str) -> list[str]:
-    """Every phrasing of answer ``key`` in every language the playbook speaks: the key itself (for choices),
-    its synonyms and each locale's."""
+    """Every phrasing of answer ``key`` in every language the playbook speaks: the key itself and its labels
+    (for choices), its synonyms and each locale's."""
     own = answer_of(question, key)
-    words = [key] if question.type == "choice" else []
+    choice = question.type == "choice"
+    words = [key] if choice else []
     words += own.synonyms if own else []
+    words += [own.label] if choice and own and own.label else []  # the button's title typed: "Leak or repair"
     for locale in playbook.locales.values():
         found = locale.answers.get(question.id, {}).get(key)
-        words += found.synonyms if found else []
+        words += (found.synonyms + ([found.label] if choice and found.label else [])) if found else []
     return words
 
 

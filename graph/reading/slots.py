@@ -8,6 +8,7 @@ amount, free text. Two different readings of one question are no reading: it is 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,14 +51,14 @@ _POSITION = re.compile(
     r"(?:st|nd|rd|th|o|a|\u00ba|\u00aa)?(?:\s+(?:1|one|option|opcion|please|pls|plz|por favor|thanks|gracias))?\W*")
 _LEADING_POSITION = re.compile(r"\W*(\d)\s*(?:[-,.):]|and\b|y\b).*", re.DOTALL)
 """A position opening a longer reply: "2 - and yes I'm the owner"."""
-_ZIP = re.compile(r"(?<![\d$.,])(\d{5})(?:-\d{4})?(?!\d|,\d|\.\d|\s*k\b)")
-_SPACED_ZIP = re.compile(r"(?<![\d])(\d(?:[\s-]\d){4})(?![\d])")
-_DIGIT_GROUPS = re.compile(r"(?<![\d])(\d{1,4}(?:[\s,-]+\d{1,4}){1,4})(?![\d])")
+_ZIP = re.compile(r"(?<![\d$#.,])(?<!\d-)(\d{5})(?:-\d{4})?(?!\d|,\d|\.\d|-\d|\s*k\b)", re.ASCII)
+_SPACED_ZIP = re.compile(r"(?<![\d-])(\d(?:[\s-]\d){4})(?![\d]|-\d)", re.ASCII)
+_DIGIT_GROUPS = re.compile(r"(?<![\d])(\d{1,4}(?:[\s,-]+\d{1,4}){1,4})(?![\d])", re.ASCII)
 """Digits said in groups, as text2num writes spoken ones ("ocho cero dos uno nueve" → "8 02 1 9")."""
 _SPOKEN_ZERO = re.compile(r"(?<=\d)\s+(?:oh|o)(?=\s+\d)|^(?:oh|o)(?=\s+\d)")
 _MONEY_BEFORE = re.compile(r"(?:\b(?:budget|cost|costs|price|spend|pay|paid|presupuesto|precio)\s*(?:is|of|around|about|"
                            r"roughly|under|up to|like|maybe|de|es|:)?\s*(?:around|about)?\s*|\$\s*)$")
-_MONEY_AFTER = re.compile(r"^\s*(?:dollars|bucks|usd|dolares|pesos)")
+_MONEY_AFTER = re.compile(r"^\s*(?:dollars|bucks|usd|dolares|pesos|sq|square|ft|feet|sqft|m2|metros)\b")
 _ADDRESS_AFTER = re.compile(
     r"^\s+(?:[nsew]\.?\s+)?(?:\w+\s+){1,3}(?:st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|way|ct|court|pl|place|"
     r"cir|circle|pkwy|parkway|hwy|highway|trl|trail|calle|avenida)\b")
@@ -125,10 +126,11 @@ def read_yes_no(playbook: Playbook, question: Question, words: tuple[Word, ...],
 def read_postal_code(question: Question, text: str) -> SlotReading:
     """The US ZIP code anywhere in the message (5 digits, "+4" allowed, "8 0 2 0 3" too), leaving out street
     numbers ("12345 W Colfax Ave") and amounts ("budget 12000", "$15000"); several different ones are ambiguous."""
+    plain = unicodedata.normalize("NFKC", text or "").lower()  # "$" and "#" kept: they mark amounts and numbers
+    codes = {m.group(1) for m in _ZIP.finditer(plain) if not _other_number(plain, m.start(), m.end())}
+    codes |= {re.sub(r"\D", "", m.group(1)) for m in _SPACED_ZIP.finditer(plain)}
     folded = fold(text)
-    codes = {m.group(1) for m in _ZIP.finditer(folded) if not _other_number(folded, m.start(), m.end())}
-    codes |= {re.sub(r"\D", "", m.group(1)) for m in _SPACED_ZIP.finditer(folded)}
-    if not codes:  # "eight oh two oh three", "ocho cero dos uno nueve": digits in words, read by text2num
+    if not codes and not re.search(r"\d", plain):  # "eight oh two oh three", "ocho cero dos uno nueve": text2num
         for lang in NUMBER_LANGUAGES:
             spoken = _SPOKEN_ZERO.sub(" 0", alpha2digit(folded, lang, threshold=0))
             codes |= {digits for m in _DIGIT_GROUPS.finditer(spoken) if len(digits := re.sub(r"\D", "", m.group(1))) == 5}
@@ -160,8 +162,11 @@ def _time_of_event(words: tuple[Word, ...], start: int, end: int) -> bool:
 def _position(text: str) -> int | None:
     folded = fold(text).strip()
     for candidate in (folded, *(alpha2digit(folded, lang, threshold=0) for lang in NUMBER_LANGUAGES)):
-        match = _POSITION.fullmatch(candidate) or _LEADING_POSITION.fullmatch(candidate)
+        match = _POSITION.fullmatch(candidate)
         if match:
+            return int(match.group(1))
+        match = _LEADING_POSITION.fullmatch(candidate)
+        if match and not re.search(r"\d", candidate[match.end(1):]):  # "1-2 months", "2. actually no, 3": unsure
             return int(match.group(1))
     return None
 
