@@ -14,7 +14,7 @@ from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     dashboard.init_app(app)
     metrics.instrument(app)
     app.add_url_rule("/healthz", view_func=healthz)
+    app.register_error_handler(DataError, unstorable)
     app.register_error_handler(DBAPIError, unavailable)
     app.register_error_handler(RedisError, unavailable)
     return app
@@ -80,6 +81,19 @@ def unavailable(exc: Exception) -> Any:
     answer = jsonify({"error": "temporarily unavailable; try again"})
     answer.headers["Retry-After"] = "5"
     return answer, 503
+
+
+def unstorable(exc: DataError) -> Any:
+    """A value the database refuses (Postgres: a NUL character, a number out of range) that no field check caught:
+    the request is wrong, not the database, so 422, not a 503 that Twilio would retry forever; logged without the
+    value. Nothing half-done is kept, since the request's transaction never committed."""
+    import logging
+
+    from flask import request
+
+    logging.getLogger("leadline.web").warning("%s %s: a value the database refuses: %s", request.method, request.path,
+                                              type(exc.orig).__name__)
+    return jsonify({"error": "a value in the request cannot be stored"}), 422
 
 
 def healthz() -> Any:

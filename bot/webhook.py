@@ -14,11 +14,10 @@ from pydantic import ValidationError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.twilio.client import OPTED_OUT
-from bot.twilio.payload import InboundMessage
+from bot.twilio.payload import InboundMessage, StatusCallback
 from bot.twilio.signature import twilio_signed
 from store import consent, sends, touches
 from store.addresses import phone_of
-from store.bounds import optional_int
 from store.inbound import store_inbound
 from store.models import utcnow
 
@@ -67,10 +66,11 @@ def inbound() -> Response | tuple[Response, int]:
 @twilio_signed
 def status() -> tuple[Response, int] | tuple[str, int]:
     """Status callback: the message's status moves forward only; 21610/63014 opt the number out."""
-    sid, new_status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
-    if not sid or not new_status:
-        return jsonify({"error": "MessageSid and MessageStatus are required"}), 422
-    code = optional_int(request.form.get("ErrorCode"))  # a hint only: unreadable is no code, the status still counts
+    try:
+        callback = StatusCallback.model_validate(dict(request.form.items()))
+    except ValidationError as exc:
+        return validation_error(exc)
+    sid, new_status, code = callback.message_sid, callback.message_status, callback.error_code
     rt = current_app.extensions["leadline"]
     with rt.sessions.begin() as session:
         sends.record_status(session, twilio_sid=sid, status=new_status, error_code=code)

@@ -101,3 +101,27 @@ def test_metrics_need_the_bearer_token_when_one_is_set(web, settings):
     assert [r.status_code for r in refused] == [401, 401, 401]
     assert all("leadline_leads" not in r.text for r in refused)
     assert allowed.status_code == 200 and "leadline_leads" in allowed.text
+
+
+def test_a_value_the_database_refuses_is_a_422_not_a_503(settings):
+    """A DataError (Postgres refusing a NUL, a number out of range) is the request's fault: Twilio must not be told
+    to retry it, and the dashboard user sees a clear refusal."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DataError
+
+    app = create_app(settings)
+
+    def refused() -> str:
+        with app.extensions["leadline"].engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT :value"), {"value": "a\x00b"})  # Postgres text cannot hold NUL
+            raise DataError("SELECT :value", {}, ValueError("value out of range"))
+
+    app.add_url_rule("/probe-data-error", view_func=refused)
+    server, base = serve_in_thread(app)
+    try:
+        answer = requests.get(f"{base}/probe-data-error", timeout=10)
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
+    assert answer.status_code == 422 and "cannot be stored" in answer.json()["error"]

@@ -224,6 +224,21 @@ def test_a_status_callback_repeating_a_parameter_is_refused_with_400(web, sessio
         assert s.scalar(select(Message.status).where(Message.twilio_sid == sid)) == "sent"
 
 
+@pytest.mark.parametrize("sid", ["\x00", "SM" + "a" * 31 + "\x00", "nonsense", "SM" + "g" * 32, ""])
+def test_a_status_callback_with_a_malformed_message_sid_is_422_naming_it(web, sid):
+    answer = post_signed(f"{web}/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered"})
+    assert answer.status_code == 422, answer.text
+    assert [f["field"] for f in answer.json()["fields"]] == ["MessageSid"]
+
+
+def test_a_status_callback_with_a_malformed_status_is_422_naming_it(web, sessions, phone):
+    sid = outbound_sent(sessions, phone())
+    answer = post_signed(f"{web}/twilio/status", {"MessageSid": sid, "MessageStatus": "deliv\x00ered"})
+    assert answer.status_code == 422 and [f["field"] for f in answer.json()["fields"]] == ["MessageStatus"]
+    with sessions() as s:
+        assert s.scalar(select(Message.status).where(Message.twilio_sid == sid)) == "sent"
+
+
 @pytest.mark.parametrize("error_code", ["²", "9" * 5000, "99999999999999999999", "-1", "30007x"])
 def test_an_unreadable_error_code_is_no_code_and_the_status_still_counts(web, sessions, phone, error_code):
     sid = outbound_sent(sessions, phone())

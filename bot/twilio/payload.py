@@ -1,4 +1,4 @@
-"""Twilio's inbound message webhook form, as a typed value.
+"""Twilio's message webhook forms (an inbound message, a status callback), as typed values.
 
 Field names follow Twilio's webhook request parameters
 (https://www.twilio.com/docs/messaging/guides/webhook-request); Twilio may add more, which are ignored. A WhatsApp
@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graph.playbook import to_e164
 from store.addresses import address_for, channel_of, phone_of
-from store.bounds import bounded_int
+from store.bounds import bounded_int, optional_int
 
+MESSAGE_SID = r"^[A-Z]{2}[0-9a-fA-F]{32}$"
+"""A Message SID: two letters (``SM``, ``MM``) and 32 hex digits (Twilio's Messages OpenAPI, ``sid`` pattern)."""
 MAX_MEDIA = 10
 """Most media one message carries (Twilio's limit for MMS)."""
 TAP_ID_MAX = 200
@@ -34,7 +36,7 @@ class InboundMessage(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    message_sid: str = Field(alias="MessageSid", pattern=r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+    message_sid: str = Field(alias="MessageSid", pattern=MESSAGE_SID)
     account_sid: str = Field(alias="AccountSid", min_length=2)
     from_address: str = Field(alias="From", min_length=1)
     to_address: str = Field(alias="To", min_length=1, max_length=64)
@@ -90,3 +92,26 @@ class InboundMessage(BaseModel):
     def address(self) -> str:
         """The prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``): the conversation's key."""
         return address_for(self.phone, self.channel)
+
+
+class StatusCallback(BaseModel):
+    """A status callback for a message we sent (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status).
+
+    ``message_status`` is one of Twilio's message statuses (``queued`` … ``delivered``, ``read``); an unknown one
+    is kept as text and moves nothing. ``error_code`` is a hint only: an unreadable one is no code.
+
+    Raises (on construction):
+        pydantic.ValidationError: ``MessageSid`` is not a Message SID or ``MessageStatus`` is missing or not a
+            status word; each error's ``loc`` is the Twilio parameter name.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    message_sid: str = Field(alias="MessageSid", pattern=MESSAGE_SID)
+    message_status: str = Field(alias="MessageStatus", pattern=r"^[a-z_]{1,32}$")
+    error_code: int | None = Field(default=None, alias="ErrorCode")
+
+    @field_validator("error_code", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> int | None:
+        return optional_int(value)
