@@ -150,6 +150,11 @@ def test_a_range_or_a_changed_mind_is_not_a_position(text):
     assert "urgency" not in read(text, "urgency")
 
 
+def test_a_leading_position_followed_by_a_zip_code_is_still_the_answer():
+    assert read("3 - and im the owner, 80231", "service_type") == {"service_type": "inspection", "is_owner": True,
+                                                                  "postal_code": "80231"}
+
+
 @pytest.mark.parametrize(("text", "expected"), [("Leak or repair", "repair"), ("a leak or repair", "repair"),
                                                 ("Gotera o reparación", "repair"), ("full replacement", "replacement")])
 def test_a_typed_button_title_is_read(text, expected):

@@ -51,6 +51,8 @@ _POSITION = re.compile(
     r"(?:st|nd|rd|th|o|a|\u00ba|\u00aa)?(?:\s+(?:1|one|option|opcion|please|pls|plz|por favor|thanks|gracias))?\W*")
 _LEADING_POSITION = re.compile(r"\W*(\d)\s*(?:[-,.):]|and\b|y\b).*", re.DOTALL)
 """A position opening a longer reply: "2 - and yes I'm the owner"."""
+_SMALL_NUMBER = re.compile(r"(?<!\d)\d{1,2}(?!\d)")
+"""Another small number after a leading position makes it unsure ("1-2 months"); a ZIP code after it does not."""
 _ZIP = re.compile(r"(?<![\d$#.,])(?<!\d-)(\d{5})(?:-\d{4})?(?!\d|,\d|\.\d|-\d|\s*k\b)", re.ASCII)
 _SPACED_ZIP = re.compile(r"(?<![\d-])(\d(?:[\s-]\d){4})(?![\d]|-\d)", re.ASCII)
 _DIGIT_GROUPS = re.compile(r"(?<![\d])(\d{1,4}(?:[\s,-]+\d{1,4}){1,4})(?![\d])", re.ASCII)
@@ -166,7 +168,7 @@ def _position(text: str) -> int | None:
         if match:
             return int(match.group(1))
         match = _LEADING_POSITION.fullmatch(candidate)
-        if match and not re.search(r"\d", candidate[match.end(1):]):  # "1-2 months", "2. actually no, 3": unsure
+        if match and not _SMALL_NUMBER.search(candidate[match.end(1):]):  # "1-2 months", "2. actually no, 3"
             return int(match.group(1))
     return None
 
