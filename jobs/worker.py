@@ -62,6 +62,22 @@ class JobThread(CountingWorker):
         """Finish the running job, if any, then leave ``work()`` (RQ's warm shutdown)."""
         self._stop_requested = True
 
+    def unsubscribe(self) -> None:
+        """RQ's unsubscribe from the worker's pub/sub channel, waiting at most ``POLL_S`` for its listener thread.
+
+        RQ (3.0) calls redis-py's ``PubSubWorkerThread.stop()``, which since redis-py 8 joins the thread with no
+        bound; once unsubscribed, that thread sleeps out RQ's ``sleep_time`` (60 s) waiting for a subscription.
+        A warm shutdown then took a minute, past a process manager's grace period (systemd's 90 s, Heroku's
+        30 s). The listener is a daemon thread holding no job: it is left to end with the process."""
+        if self.pubsub_thread is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub.unsubscribe()
+        try:
+            self.pubsub_thread.stop(timeout=POLL_S)
+        except TypeError:  # redis-py before 8.2: stop() takes no timeout and only asks the thread to end
+            self.pubsub_thread.stop()
+
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
         """RQ's dequeue, in ``POLL_S`` slices so a stop request is seen within ``POLL_S`` seconds."""
         while not self._stop_requested:
