@@ -152,8 +152,17 @@ class Settings(DatabaseSettings):
     llm_timeout_s: float = Field(default=8.0, gt=0)
     """Timeout of one model call, seconds; on timeout the message takes the deterministic path."""
 
+    llm_budget_s: float = Field(default=10.0, gt=0)
+    """Total model time one inbound message may take, seconds, every call and retry included; past it the message
+    takes the deterministic path. The worst case a prospect waits for the model is this, once per message."""
+
+    llm_max_tokens: int = Field(default=256, ge=16, le=4096)
+    """Most tokens one model answer may have. Sent as ``max_completion_tokens`` (OpenAI) and, to any other
+    OpenAI-compatible server (``OPENAI_BASE_URL``), as ``max_tokens`` too: llama.cpp's server ignores the former."""
+
     llm_max_retries: int = Field(default=1, ge=0, le=5)
-    """Retries of a failed model call (timeouts, 429, 5xx) before falling back."""
+    """Retries of a model call that failed without an answer (connection refused, 429, 5xx), within the
+    message's budget. A timed-out call is never retried: the server may still be generating."""
 
     reconcile_grace_s: float = Field(default=10.0, ge=0)
     """Work younger than this is assumed still on its way through the queue; older is re-enqueued, seconds."""

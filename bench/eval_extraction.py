@@ -32,10 +32,12 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.behaviour import action, language_of, score_calls, score_faq, score_intents, score_language  # noqa: E402
 from graph.playbook import Playbook, load_playbook  # noqa: E402
 from graph.reading import mentions  # noqa: E402
+from graph.reading.language import detect  # noqa: E402
 from graph.reading.message import read_message  # noqa: E402
-from graph.understanding import merge_proposal, settled_without_model  # noqa: E402
+from graph.understanding import merge_proposal, settled_without_model, to_ask  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "eval_messages.jsonl"
 Reader = Callable[[str | None, str], dict[str, Any]]
@@ -48,8 +50,11 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
 
 def deterministic(playbook: Playbook) -> Reader:
     """The bot's reading with no model."""
+    languages = (playbook.business.language, *playbook.locales)
+
     def read(pending: str | None, text: str) -> dict[str, Any]:
-        return read_message(playbook, text, pending=pending).answers
+        return {"answers": read_message(playbook, text, pending=pending).answers, "intent": action(text, None),
+                "faq_id": None, "language": detect(text, languages), "call": None, "latency_ms": 0}
     return read
 
 
@@ -57,31 +62,42 @@ def with_model(playbook: Playbook) -> Reader:
     """The bot's reading with the configured model (as ``bot.conversation.intents`` and the graph combine them)."""
     import tempfile
 
+    from sqlalchemy import select
+
     from bot.llm import LanguageModel
     from settings import Settings
     from store.db import make_engine, make_sessionmaker
     from store.migrate import upgrade
+    from store.models import LlmCall
 
     url = f"sqlite:///{tempfile.mkdtemp()}/eval.db"
     upgrade(url)
-    settings = Settings(_env_file=None, twilio_account_sid="ACeval", twilio_auth_token="eval", database_url=url)
-    model = LanguageModel(settings, playbook, make_sessionmaker(make_engine(url)))
+    sessions = make_sessionmaker(make_engine(url))
+    model = LanguageModel(Settings(_env_file=None, twilio_account_sid="ACeval", twilio_auth_token="eval",
+                                   database_url=url), playbook, sessions)
+    floor = deterministic(playbook)
 
     @functools.cache  # each split is scored from the same readings: one model call per message
     def read(pending: str | None, text: str) -> dict[str, Any]:
         reading = read_message(playbook, text, pending=pending)
         if settled_without_model(playbook, reading, pending=pending, answered=set(), text=text):
-            return reading.answers
-        proposal = model.understand(text, pending=pending, lead_id=None) or {}
-        return merge_proposal(playbook, reading.answers, proposal.get("answers") or {}, answered=set())
+            return floor(pending, text)
+        proposal = model.understand(text, pending=pending, lead_id=None, ask=to_ask(playbook, reading, answered=set()))
+        with sessions() as s:
+            call = s.scalars(select(LlmCall).order_by(LlmCall.id.desc()).limit(1)).one()
+        return {"answers": merge_proposal(playbook, reading.answers, (proposal or {}).get("answers") or {},
+                                          answered=set(), text=text, pending=pending),
+                "intent": action(text, proposal), "faq_id": (proposal or {}).get("faq_id"),
+                "language": language_of(text, proposal, (playbook.business.language, *playbook.locales)),
+                "call": call.outcome, "latency_ms": call.latency_ms}
     return read
 
 
-def score(rows: list[dict[str, Any]], read: Reader, fields: list[str]) -> dict[str, dict[str, Any]]:
+def score(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]], fields: list[str]) -> dict[str, dict[str, Any]]:
     """Per field: expected, correct, wrong, accuracy (correct / expected), wrong_rate (wrong / messages)."""
     table = {f: {"expected": 0, "correct": 0, "wrong": 0} for f in fields}
-    for row in rows:
-        got = read(row["pending"], row["text"])
+    for row, verdict in zip(rows, verdicts, strict=True):
+        got = verdict["answers"]
         for field in fields:
             want = row["expected"].get(field)
             if want is not None:
@@ -92,6 +108,14 @@ def score(rows: list[dict[str, Any]], read: Reader, fields: list[str]) -> dict[s
         t["accuracy"] = round(t["correct"] / t["expected"], 3) if t["expected"] else None
         t["wrong_rate"] = round(t["wrong"] / len(rows), 3) if rows else None
     return table
+
+
+def judged(rows: list[dict[str, Any]], read: Reader, fields: list[str]) -> dict[str, Any]:
+    """One path on one split: the fields' table, then intents, FAQ, language and model calls."""
+    verdicts = [read(r["pending"], r["text"]) for r in rows]
+    return {**score(rows, verdicts, fields), "_intents": score_intents(rows, verdicts),
+            "_faq": score_faq(rows, verdicts), "_language": score_language(rows, verdicts),
+            "_calls": score_calls(verdicts)}
 
 
 def splits(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -105,7 +129,8 @@ def sweep(rows: list[dict[str, Any]], playbook: Playbook, fields: list[str]) -> 
     out = []
     for threshold in (75, 80, 85, 88, 90, 95, 101):
         mentions.FUZZY_THRESHOLD = threshold
-        table = score(rows, deterministic(playbook), fields)
+        read = deterministic(playbook)
+        table = score(rows, [read(r["pending"], r["text"]) for r in rows], fields)
         out.append({"threshold": threshold, "correct": sum(t["correct"] for t in table.values()),
                     "wrong": sum(t["wrong"] for t in table.values())})
     return out
@@ -130,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         paths["model"] = with_model(playbook)
     results: dict[str, Any] = {"messages": len(rows), "data": args.data}
     for name, part in splits(rows).items():
-        results[name] = {"messages": len(part), **{p: score(part, read, fields) for p, read in paths.items()}}
+        results[name] = {"messages": len(part), **{p: judged(part, read, fields) for p, read in paths.items()}}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -153,6 +178,22 @@ def print_table(name: str, part: dict[str, Any], fields: list[str], paths: list[
             cells += [str(t["correct"]), f"{t['wrong']} ({t['wrong_rate']:.1%})",
                       f"{t['accuracy']:.0%}" if t["accuracy"] is not None else "–"]
         print(f"| {field} | {part[paths[0]][field]['expected']} | " + " | ".join(cells) + " |")
+    print("\n| behaviour | " + " | ".join(paths) + " |")
+    print("|" + "---|" * (1 + len(paths)))
+    for intent in ("opt_out", "wrong_number", "wants_human", "question"):
+        cells = []
+        for p in paths:
+            t = part[p]["_intents"][intent]
+            asked = f", {t['asked']} asked" if "asked" in t else ""
+            cells.append(f"{t['right']}/{t['expected']} right, {t['wrong']} wrong{asked}")
+        print(f"| intent {intent} | " + " | ".join(cells) + " |")
+    for key, label in (("_faq", "FAQ entry"), ("_language", "language")):
+        cells = [f"{part[p][key]['right']}/{part[p][key]['expected']} right, {part[p][key]['wrong']} wrong" for p in paths]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    if "model" in paths:
+        calls, ms = part["model"]["_calls"], part["model"]["_calls"]["latency_ms"]
+        print(f"\nmodel calls: {calls['outcomes']}; model time per message, ms: p50 {ms['p50']}, p95 {ms['p95']}, "
+              f"max {ms['max']}")
 
 
 if __name__ == "__main__":

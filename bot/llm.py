@@ -1,10 +1,14 @@
 """The language model, through langchain-openai: extraction, drafting and conversation notes.
 
 On only when ``OPENAI_API_KEY`` is set (``OPENAI_BASE_URL`` points it at any
-OpenAI-compatible server). Every call has a timeout (``LLM_TIMEOUT_S``) and bounded
-retries (``LLM_MAX_RETRIES``); a timeout, an HTTP error or output that fails the schema
-returns None, logged with the reason, and the caller takes the deterministic path. Each
-call is recorded (``llm_calls``: purpose, latency, tokens, outcome) for ``/stats``.
+OpenAI-compatible server). One inbound message has one budget (``LLM_BUDGET_S``) for every
+call and retry; each call has a timeout (``LLM_TIMEOUT_S``, cut to what the budget has
+left) and an output cap (``LLM_MAX_TOKENS``). A call that got no answer (connection refused,
+429, 5xx) is retried within the budget up to ``LLM_MAX_RETRIES`` times; a timed-out one never
+is, since the server may still be generating. A timeout, an error, an exhausted budget or
+output that fails the schema returns None, logged with the reason, and the caller takes the
+deterministic path. Each call is recorded (``llm_calls``: purpose, latency, tokens, outcome
+``ok``/``timeout``/``error``/``invalid``/``over_budget``) for ``/stats``.
 
 The model is given no tools and no rep's details, and its output is only ever a proposal
 that code validates (``graph.understanding``, ``graph.drafts``).
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import openai
@@ -28,6 +33,11 @@ from settings import Settings
 from store.models import LlmCall
 
 log = logging.getLogger(__name__)
+
+MIN_CALL_S = 0.5
+"""A call is not started with less than this left of the message's budget, seconds."""
+RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+"""Failures with no answer generated: worth another call within the budget (a timeout is not one of them)."""
 
 
 class LanguageModel:
@@ -44,16 +54,28 @@ class LanguageModel:
         self.playbook = playbook
         self.sessions = sessions
         self.model_name = settings.llm_model
+        self.timeout_s, self.budget_s, self.max_retries = (settings.llm_timeout_s, settings.llm_budget_s,
+                                                           settings.llm_max_retries)
+        # langchain-openai sends max_tokens as max_completion_tokens, which llama.cpp's server ignores: any other
+        # OpenAI-compatible server gets max_tokens too, in the body (OpenAI itself refuses both at once).
+        other_server = bool(settings.openai_base_url) and "api.openai.com" not in (settings.openai_base_url or "")
         self.chat = ChatOpenAI(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value(),
-                               base_url=settings.openai_base_url, timeout=settings.llm_timeout_s,
-                               max_retries=settings.llm_max_retries, temperature=0)
-        self._extract = self.chat.with_structured_output(
-            extraction_schema(playbook), method="function_calling", include_raw=True)
+                               base_url=settings.openai_base_url, timeout=settings.llm_timeout_s, max_retries=0,
+                               max_tokens=settings.llm_max_tokens, temperature=0,
+                               extra_body={"max_tokens": settings.llm_max_tokens} if other_server else None)
 
-    def understand(self, text: str, *, pending: str | None, lead_id: int | None) -> dict[str, Any] | None:
-        """A proposal for ``text`` (``graph.understanding.clean``), or None when the call failed."""
-        messages = [SystemMessage(extraction(self.playbook, pending)), HumanMessage(text[:2000])]
-        result = self._call("extract", lead_id, lambda: self._extract.invoke(messages))
+    def understand(self, text: str, *, pending: str | None, lead_id: int | None,
+                   ask: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """A proposal for ``text`` (``graph.understanding.clean``) about the questions ``ask`` (default: all), the
+        intent, FAQ and language; None when the call failed or the message's budget ran out."""
+        deadline = time.monotonic() + self.budget_s
+        messages = [SystemMessage(extraction(self.playbook, pending, ask)), HumanMessage(text[:2000])]
+        schema = extraction_schema(self.playbook, ask)
+
+        def invoke(timeout: float) -> Any:
+            return self.chat.with_structured_output(schema, method="function_calling", include_raw=True,
+                                                    timeout=timeout).invoke(messages)
+        result = self._within_budget("extract", lead_id, invoke, deadline)
         if result is None:
             return None
         if result.get("parsing_error") is not None or not isinstance(result.get("parsed"), BaseModel):
@@ -68,7 +90,8 @@ class LanguageModel:
         """Free text for ``purpose`` (``draft`` or ``summary``) that passes ``check`` (which returns the
         reason a text may not be used, or None); None when the call failed or the text was refused."""
         messages = [SystemMessage(instructions), HumanMessage(material[:6000])]
-        result = self._call(purpose, lead_id, lambda: {"raw": self.chat.invoke(messages)})
+        result = self._within_budget(purpose, lead_id, lambda timeout: {"raw": self.chat.invoke(messages, timeout=timeout)},
+                                     time.monotonic() + self.budget_s)
         if result is None:
             return None
         content = result["raw"].content
@@ -77,18 +100,33 @@ class LanguageModel:
         self._record(purpose, lead_id, "invalid" if reason else "ok", reason, result["_latency_ms"], result["raw"])
         return None if reason else text
 
-    def _call(self, purpose: str, lead_id: int | None, invoke: Any) -> dict[str, Any] | None:
+    def _within_budget(self, purpose: str, lead_id: int | None, invoke: Callable[[float], Any],
+                       deadline: float) -> dict[str, Any] | None:
+        """``invoke(timeout_s)``'s result with ``_latency_ms`` (all attempts), or None: each attempt's timeout is
+        ``LLM_TIMEOUT_S`` cut to what is left before ``deadline`` (``time.monotonic()`` seconds)."""
         started = time.perf_counter()
-        try:
-            result = invoke()
-        except (openai.APITimeoutError, TimeoutError) as exc:
-            self._failed(purpose, lead_id, "timeout", exc, started)
-            return None
-        except Exception as exc:  # HTTP errors, connection errors, malformed answers: never break the turn
-            self._failed(purpose, lead_id, "error", exc, started)
-            return None
-        result["_latency_ms"] = int((time.perf_counter() - started) * 1000)
-        return result
+        for attempt in range(self.max_retries + 1):
+            left = deadline - time.monotonic()
+            if left < MIN_CALL_S:
+                self._failed(purpose, lead_id, "over_budget", TimeoutError(f"{self.budget_s:g} s budget spent "
+                                                                           f"after {attempt} call(s)"), started)
+                return None
+            try:
+                result = invoke(min(self.timeout_s, left))
+            except (openai.APITimeoutError, TimeoutError) as exc:  # never again: the server may be generating still
+                self._failed(purpose, lead_id, "timeout", exc, started)
+                return None
+            except RETRYABLE as exc:
+                if attempt == self.max_retries:
+                    self._failed(purpose, lead_id, "error", exc, started)
+                    return None
+                continue
+            except Exception as exc:  # 4xx, malformed answers: never break the turn
+                self._failed(purpose, lead_id, "error", exc, started)
+                return None
+            result["_latency_ms"] = int((time.perf_counter() - started) * 1000)
+            return result
+        return None
 
     def _failed(self, purpose: str, lead_id: int | None, outcome: str, exc: Exception, started: float) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:200]

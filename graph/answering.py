@@ -58,7 +58,8 @@ def take(playbook: Playbook, answers: dict[str, Any], *, text: str, pending: str
     tapped = read_tap(playbook, tap)
     read = {tapped[0]: tapped[1]} if tapped else read_message(playbook, text, pending=pending).answers
     settled = {qid for qid, value in answers.items() if value is not None}
-    merged = merge_proposal(playbook, read, proposals or {}, answered=settled) if not tapped else read
+    merged = merge_proposal(playbook, read, proposals or {}, answered=settled, text=text,
+                            pending=pending) if not tapped else read
     out, changed, understood = dict(answers), [], []
     marked = corrects(text)
     just_confirmed = set(inferred or [])

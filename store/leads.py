@@ -195,3 +195,15 @@ def last_captured_at(session: Session, *, lead_id: int) -> datetime | None:
     """When the lead was last captured: its newest non-duplicate capture event's ``received_at`` (UTC)."""
     return session.scalar(select(CaptureEvent.received_at).where(
         CaptureEvent.lead_id == lead_id, CaptureEvent.duplicate.is_(False)).order_by(CaptureEvent.id.desc()).limit(1))
+
+
+def wrong_number_asked(session: Session, *, lead_id: int, before_message_id: int) -> bool:
+    """Whether the lead's inbound message just before ``before_message_id`` got our wrong-number question (an
+    ``intent`` activity ``wrong_number_check`` for it), so this message answers that question."""
+    previous = session.scalar(select(func.max(Message.id)).where(
+        Message.lead_id == lead_id, Message.direction == "inbound", Message.id < before_message_id))
+    if previous is None:
+        return False
+    recent = session.scalars(select(Activity.data).where(Activity.lead_id == lead_id, Activity.kind == "intent")
+                             .order_by(Activity.id.desc()).limit(5))
+    return any(data.get("intent") == "wrong_number_check" and data.get("message_id") == previous for data in recent)

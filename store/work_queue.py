@@ -113,7 +113,9 @@ def describe(activity: Activity) -> str:
             return f"Conversation handed back to the bot{by}"
         case "intent":
             return {"wants_human": "Asked for a person: handed to the rep", "angry": "Sounded upset: handed to the rep",
-                    "wrong_number": "Said it is the wrong number", "opt_out": "Asked us to stop (opt-out in words)"}.get(
+                    "wrong_number": "Said it is the wrong number",
+                    "wrong_number_check": "Asked whether we reached the wrong person",
+                    "opt_out": "Asked us to stop (opt-out in words)"}.get(
                 str(d.get("intent")), f"Intent: {d.get('intent')}")
         case "crm_note":
             return f"CRM note: {d.get('text', '')}"

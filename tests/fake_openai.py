@@ -7,7 +7,7 @@ JSON, slow answers, 500s).
 
 A test sets ``fake.respond`` to a function of the request body (the last user message is
 ``last_user(body)``) returning one of :func:`extraction`, :func:`text`, :func:`malformed`,
-:func:`server_error` or :func:`slow`. Every request is kept in ``fake.requests``.
+:func:`server_error`, :func:`slow` or :func:`runaway`. Every request is kept in ``fake.requests``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,30 @@ def _completion(body: dict[str, Any], message: dict[str, Any], finish: str) -> d
             "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}}
 
 
+def said(value: str, quote: str) -> dict[str, str]:
+    """One proposed answer as the tool schema asks for it: the value and the words of the message it is from."""
+    return {"value": value, "quote": quote}
+
+
+def runaway(tokens: int, seconds: float) -> Callable[[dict[str, Any]], tuple[dict[str, Any], int]]:
+    """What a weak model did on a real server: junk generated into one JSON string for ``seconds``, stopped by
+    ``max_tokens`` when the request carries it (then cut at that many "tokens", as llama.cpp's server does), else
+    after ``tokens``. The arguments are never valid JSON."""
+    def answer(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        cap = body.get("max_tokens")
+        generated = min(tokens, cap) if cap else tokens
+        time.sleep(seconds * generated / tokens)
+        name = body["tools"][0]["function"]["name"]
+        junk = '{"urgency": {"value": "now", "quote": "' + "the the " * generated
+        call = {"id": "call_runaway", "type": "function", "function": {"name": name, "arguments": junk}}
+        reply = _completion(body, {"role": "assistant", "content": None, "tool_calls": [call]}, "length")
+        reply["usage"]["completion_tokens"] = generated
+        return reply, 200
+    return answer
+
+
 def extraction(**fields: Any) -> Callable[[dict[str, Any]], tuple[dict[str, Any], int]]:
-    """A tool-call answer carrying ``fields`` as the structured output's arguments."""
+    """A tool-call answer carrying ``fields`` as the structured output's arguments (an answer is :func:`said`)."""
     def answer(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         name = body["tools"][0]["function"]["name"]
         call = {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",

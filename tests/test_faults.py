@@ -27,13 +27,14 @@ from sqlalchemy import func, make_url, select
 from bot.sandbox import new_sid
 from store.models import Message
 from tests.conftest import Prospect, Stack, fresh_database, lead_of, make_playbook, wait_for
-from tests.fake_openai import extraction, slow
+from tests.fake_openai import extraction, said, slow
 from tests.tcp_proxy import TcpProxy
 from tests.test_cadence import redis_db
 from tests.test_llm import model_stack
 
-UNREADABLE = "the shingles are all curling up and honestly it is time we did something about it"
-"""A first answer the deterministic parser cannot read, so the turn waits on the model."""
+UNREADABLE = "my neighbour had a repair done last year but ours needs a full replacement"
+"""A first answer the deterministic parser reads two ways (repair, replacement), so the turn waits on the model,
+whose quote ("ours needs a full replacement") settles it."""
 
 
 def inbound_with_sid(stack: Stack, sid: str) -> int:
@@ -44,7 +45,7 @@ def inbound_with_sid(stack: Stack, sid: str) -> int:
 @pytest.fixture(scope="module")
 def slow_model_stack(tmp_path_factory, redis_url, fake) -> Any:
     stack = model_stack(tmp_path_factory.mktemp("slow-model"), redis_url, fake, name="slow", redis_index=8,
-                        llm_timeout_s=30)
+                        llm_timeout_s=30, llm_budget_s=30)
     yield stack
     stack.close()
 
@@ -55,7 +56,8 @@ def test_a_turn_slower_than_twilios_15_s_timeout_is_acknowledged_at_once_and_ans
     fake.respond = lambda body: extraction()
     p.say("hi")
     p.wait_for_replies(2)
-    fake.respond = lambda body: slow(16.0, extraction(service_type="replacement"))  # the fault: a 16 s turn
+    the_fault = slow(16.0, extraction(service_type=said("replacement", "ours needs a full replacement")))  # a 16 s turn
+    fake.respond = lambda body: the_fault
     sid = new_sid()
     started = time.monotonic()
     p.say(UNREADABLE, message_sid=sid)

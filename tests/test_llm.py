@@ -24,7 +24,7 @@ from tests.conftest import (
     messages_to,
     wait_for,
 )
-from tests.fake_openai import extraction, last_user, malformed, server_error, slow, text
+from tests.fake_openai import extraction, last_user, malformed, said, server_error, slow, text
 from tests.test_cadence import redis_db
 
 ALL_IN_ONE = "need a new roof asap, house is in 80203 and yes it's mine"
@@ -72,9 +72,16 @@ def test_one_message_the_parser_reads_whole_is_confirmed_and_costs_no_model_call
     assert [c for c in calls(llm_stack, lead.id) if c.purpose == "extract"] == []
 
 
-def test_the_model_fills_only_what_the_parser_did_not_read(llm_stack, talk, fake):
-    text = "the whole thing has to be redone before the HOA deadline, house is 80203"
-    fake.respond = lambda body: extraction(service_type="new roof", postal_code="90210") \
+def tool_fields(body: dict[str, Any]) -> set[str]:
+    """The answer fields a request's tool schema asks the model about."""
+    properties = body["tools"][0]["function"]["parameters"]["properties"]
+    return set(properties) - {"intent", "faq_id", "language"}
+
+
+def test_the_model_is_asked_only_what_the_parser_did_not_read_and_must_quote_it(llm_stack, talk, fake):
+    text = "my neighbour just had a repair done but ours needs a full replacement, house is 80203"
+    fake.respond = lambda body: extraction(service_type=said("replacement", "ours needs a full replacement"),
+                                           postal_code=said("01420", "80203")) \
         if text in last_user(body) else extraction()
     p = talk()
     p.say(text)
@@ -82,7 +89,42 @@ def test_the_model_fills_only_what_the_parser_did_not_read(llm_stack, talk, fake
     assert question.startswith("Got it: a full replacement, in 80203. How soon do you need it?")
     lead = lead_of(llm_stack.sessions, p.number)
     assert lead.answers == {"service_type": "replacement", "postal_code": "80203"}  # the parser's ZIP stands
+    asked = fake.calls_for(text)[-1]
+    assert tool_fields(asked) == {"service_type", "urgency", "is_owner"}  # the ZIP the parser read is not asked
+    schema = asked["tools"][0]["function"]["parameters"]
+    answer_schema = schema["properties"]["is_owner"]["anyOf"][0]  # an answer object, or null
+    assert answer_schema["required"] == ["value", "quote"] and answer_schema["properties"]["value"]["enum"] == ["yes", "no"]
+    assert schema["properties"]["service_type"]["anyOf"][0]["properties"]["value"]["enum"] == [
+        "repair", "replacement", "inspection"]
     assert [c.outcome for c in calls(llm_stack, lead.id) if c.purpose == "extract"] == ["ok"]
+
+
+def test_a_model_never_overrides_what_the_parser_read(llm_stack, talk, fake):
+    """Seen with a real model: "new roof, asap, zip 80203" became a repair, a street number became ZIP 01420."""
+    fake.respond = lambda body: extraction(service_type=said("repair", "new roof"), postal_code=said("01420", "1420"),
+                                           intent="question")
+    p = talk()
+    p.say("We're at 1420 Pine St, Denver CO 80218. new roof, asap? and yes it's mine")
+    p.wait_for_replies(2)
+    lead = lead_of(llm_stack.sessions, p.number)
+    assert lead.answers == {"service_type": "replacement", "urgency": "now", "postal_code": "80218", "is_owner": True}
+
+
+def test_a_hallucinated_value_carrying_a_keyword_is_dropped(llm_stack, talk, fake):
+    """Seen with a real model: "uh the roof" got urgency "Right now, I'm not able to provide financing…" and
+    "is this gonna cost me a fortune?" got is_owner "Yes"."""
+    p = talk()
+    p.say("hi")
+    p.wait_for_replies(2)
+    p.say("1")
+    p.wait_for_replies(3)
+    fake.respond = lambda body: extraction(urgency=said("now", "Right now, I'm not able to provide financing"),
+                                           is_owner=said("yes", "is this gonna cost me a fortune?"))
+    p.say("uh the roof")
+    p.say("is this gonna cost me a fortune?")
+    replies = p.wait_for_replies(5)
+    assert all("How soon" in r for r in replies[3:])
+    assert lead_of(llm_stack.sessions, p.number).answers == {"service_type": "repair"}
 
 
 def test_short_answers_the_parser_reads_cost_no_model_call(llm_stack, talk, fake):
@@ -101,7 +143,8 @@ def test_extracted_values_must_pass_the_parser_or_are_asked_again(llm_stack, tal
     p = talk()
     p.say("hi")
     p.wait_for_replies(2)
-    fake.respond = lambda body: extraction(service_type="gutters", postal_code="Denver, near the park")
+    fake.respond = lambda body: extraction(service_type=said("gutters", "gutters"),
+                                           postal_code=said("Denver, near the park", "near the park"))
     p.say("the gutters on my place near the park are sagging")
     reask = p.wait_for_replies(3)[-1]
     assert reask.startswith("Sorry, I didn't catch that. Please reply with one of the numbers. What do you need?")
@@ -127,11 +170,13 @@ def test_an_off_script_question_gets_the_faq_answer_then_the_question_again(llm_
     assert p.wait_for_replies(7)[-1].startswith("How soon do you need it?")
 
 
-def test_stop_in_words_opts_the_number_out(llm_stack, talk, fake):
+@pytest.mark.parametrize("model_says", ["opt_out", "answer"])
+def test_stop_in_words_opts_the_number_out(llm_stack, talk, fake, model_says):
+    """Seen with a real model: "please stop texting me" came back as an answer. The words alone are enough."""
     p = talk()
     p.say("hi")
     p.wait_for_replies(2)
-    fake.respond = lambda body: extraction(intent="opt_out")
+    fake.respond = lambda body: extraction(intent=model_says)
     p.say("please stop texting me, I found someone")
     p.assert_no_more(2)
     lead = lead_of(llm_stack.sessions, p.number)
@@ -148,7 +193,7 @@ def test_wanting_a_person_or_anger_hands_the_lead_to_its_rep(llm_stack, talk, fa
     p.wait_for_replies(2)
     rep_before = len(messages_to(llm_stack.sandbox, REP_PHONE))
     fake.respond = lambda body: extraction(intent=intent)
-    p.say("can I just talk to a real person please" if intent == "wants_human" else "this is ridiculous, 3 texts already")
+    p.say("can I just talk to someone from your team" if intent == "wants_human" else "this is ridiculous, 3 texts already")
     handoff = p.wait_for_replies(3)[-1]
     assert handoff == "Thanks. I'm passing you to Dana, who will reach out to you personally."
     alert = wait_for(lambda: (m := messages_to(llm_stack.sandbox, REP_PHONE)) and len(m) > rep_before and m[-1])
@@ -160,14 +205,53 @@ def test_wanting_a_person_or_anger_hands_the_lead_to_its_rep(llm_stack, talk, fa
     p.assert_no_more(3)  # the bot stays out of it; the rep gets the message
 
 
-def test_wrong_number_gets_an_apology_and_the_lead_is_closed(llm_stack, talk, fake):
+def test_asking_for_a_person_in_words_hands_off_whatever_the_model_says(llm_stack, talk, fake):
+    """Seen with a real model: "can I talk to a real person instead?" came back as an answer."""
+    p = talk()
+    p.say("hi")
+    p.wait_for_replies(2)
+    fake.respond = lambda body: extraction(intent="answer")
+    p.say("can I talk to a real person instead?")
+    assert p.wait_for_replies(3)[-1] == "Thanks. I'm passing you to Dana, who will reach out to you personally."
+    assert lead_of(llm_stack.sessions, p.number).taken_over_by == "Dana"
+
+
+def test_wrong_number_in_words_gets_an_apology_and_the_lead_is_closed(llm_stack, talk, fake):
+    p = talk()
+    p.say("hi")
+    p.wait_for_replies(2)
+    fake.respond = lambda body: extraction(intent="answer")  # the words are enough
+    p.say("you have the wrong number, I never contacted any roofer")
+    assert p.wait_for_replies(3)[-1] == "Sorry for the mix-up! We won't text this number again."
+    lead = lead_of(llm_stack.sessions, p.number)
+    assert (lead.status, lead.lost_reason) == ("lost", "other")
+
+
+def test_a_wrong_number_only_the_model_sees_is_asked_about_and_closed_only_on_yes(llm_stack, talk, fake):
+    """Seen with a real model: "in Denver near Wash Park" came back wrong_number, which closed the lead."""
     p = talk()
     p.say("hi")
     p.wait_for_replies(2)
     fake.respond = lambda body: extraction(intent="wrong_number")
-    p.say("who is this? I never contacted any roofer")
-    assert p.wait_for_replies(3)[-1] == "Sorry for the mix-up! We won't text this number again."
+    p.say("in Denver near Wash Park")
+    assert p.wait_for_replies(3)[-1] == "Sorry! Did we reach the wrong person? Reply YES and we won't text again."
+    assert lead_of(llm_stack.sessions, p.number).status == "contacted"
+    fake.respond = lambda body: extraction()
+    p.say("no it's me, I need a roof repair")
+    assert p.wait_for_replies(4)[-1].startswith("How soon do you need it?")  # the conversation goes on
     lead = lead_of(llm_stack.sessions, p.number)
+    assert (lead.status, lead.answers) == ("contacted", {"service_type": "repair"})
+
+    q = talk()
+    q.say("hi")
+    q.wait_for_replies(2)
+    fake.respond = lambda body: extraction(intent="wrong_number")
+    q.say("who is this? I never contacted any roofer")
+    assert q.wait_for_replies(3)[-1].startswith("Sorry! Did we reach the wrong person?")
+    fake.respond = lambda body: extraction()
+    q.say("yes")
+    assert q.wait_for_replies(4)[-1] == "Sorry for the mix-up! We won't text this number again."
+    lead = lead_of(llm_stack.sessions, q.number)
     assert (lead.status, lead.lost_reason) == ("lost", "other")
 
 
@@ -178,7 +262,7 @@ def test_a_spanish_speaking_prospect_gets_the_conversation_in_spanish(llm_stack,
     greeting, question = p.wait_for_replies(2)
     assert greeting.startswith("¡Hola! Gracias por contactar a Summit Roofing.")
     assert question.startswith("¿Qué necesita?")
-    fake.respond = lambda body: extraction(service_type="replacement", language="es")
+    fake.respond = lambda body: extraction(service_type=said("replacement", "un techo nuevo completo"), language="es")
     p.say("un techo nuevo completo")
     assert p.wait_for_replies(3)[-1].startswith("¿Para cuándo lo necesita?")
     fake.respond = lambda body: extraction(language="es")
@@ -205,7 +289,8 @@ def test_prompt_injection_changes_nothing_but_that_messages_extraction(llm_stack
 
 
 @pytest.mark.parametrize("failure, outcome", [(server_error, "error"), (malformed, "invalid"),
-                                              (lambda: slow(3.0, extraction(service_type="repair")), "timeout")])
+                                              (lambda: slow(3.0, extraction(service_type=said("repair", "repair"))),
+                                               "timeout")])
 def test_a_failed_model_call_falls_back_to_the_deterministic_path(llm_stack, talk, fake, failure, outcome):
     p = talk()
     p.say("hi")
@@ -224,7 +309,7 @@ def test_a_failed_model_call_falls_back_to_the_deterministic_path(llm_stack, tal
 def test_a_crm_note_is_written_at_the_outcome_and_usage_is_in_stats(llm_stack, talk, fake):
     note = "Wants a full replacement ASAP at 80203; owner. Hot lead, booking link sent."
     fake.respond = lambda body: (text(note) if "tools" not in body else
-                                 extraction(service_type="replacement", urgency="now", postal_code="80203", is_owner="yes")
+                                 extraction(service_type=said("replacement", "new roof"), urgency=said("now", "asap"))
                                  if ALL_IN_ONE in last_user(body) else extraction())
     p = talk()
     p.say(ALL_IN_ONE)

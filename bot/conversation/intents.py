@@ -1,5 +1,13 @@
-"""What a language model may read in a message besides answers (``graph.understanding``), and the intents code
-acts on instead of the conversation: opt-out in words, a wish for a person, anger, a wrong number."""
+"""The intents code acts on instead of the conversation: opt-out in words, a wish for a person, anger, a wrong
+number; and when a language model is asked about a message (``graph.understanding``).
+
+Acting on an intent needs corroboration or confirmation (:func:`intent_to_act_on`). The words themselves
+(``graph.reading.intents``) are enough: "stop texting me", "wrong number", "a real person". A model alone is
+believed for an opt-out (honouring a false one costs a lead; missing a real one breaks the FCC's
+revoke-by-any-reasonable-means rule), a wish for a person and anger (a rep reading it costs little); its
+``wrong_number`` alone only asks ("Did we reach the wrong person? Reply YES…", ``replies.wrong_number_check``), and
+the lead is closed on a yes to that question.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +21,21 @@ from bot.conversation.thread import LeadRef, TurnResult
 from bot.delivery.rep_texts import notify_owner
 from bot.reps import actions as lead_actions
 from cadence import enrollment
+from graph.parsing import parse_yes_no
+from graph.playbook import Question
+from graph.reading.intents import said_intent
 from graph.reading.message import read_message
 from graph.texts import placeholders_for, render
-from graph.understanding import settled_without_model
+from graph.understanding import ACTION_INTENTS, settled_without_model, to_ask
 from runtime import Runtime
 from store import consent
-from store.leads import CLOSED_STATUSES, add_activity, mark_processed, set_status
+from store.leads import CLOSED_STATUSES, add_activity, mark_processed, set_status, wrong_number_asked
 from store.models import Lead, Message
 
 log = logging.getLogger(__name__)
+
+CONFIRM = Question(id="wrong_number_check", type="yes_no", ask="Did we reach the wrong person?")
+"""The wrong-number question, read as any yes/no answer ("yes", "sí", "yep, wrong person")."""
 
 
 def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str, tap: str | None = None) -> dict[str, Any] | None:
@@ -38,30 +52,56 @@ def understand(rt: Runtime, lead: LeadRef, *, turn: str, body: str, tap: str | N
     reading = read_message(rt.playbook, body, pending=pending)
     if settled_without_model(rt.playbook, reading, pending=pending, answered=answered, text=body):
         return None
-    return rt.llm.understand(body, pending=pending, lead_id=lead.id)
+    return rt.llm.understand(body, pending=pending, lead_id=lead.id, ask=to_ask(rt.playbook, reading, answered=answered))
+
+
+def intent_to_act_on(session: Session, rt: Runtime, *, lead_id: int, message_id: int, body: str,
+                     understanding: dict[str, Any] | None) -> str | None:
+    """The intent to act on for inbound message ``message_id``, or None to run the conversation: one of
+    :data:`graph.understanding.ACTION_INTENTS`, or ``wrong_number_check`` (ask before closing).
+
+    In order: the message's own words (``graph.reading.intents.said_intent``); a yes to our wrong-number
+    question, sent in reply to the lead's previous message; then the model's intent, a ``wrong_number`` from it
+    alone becoming ``wrong_number_check``."""
+    said = said_intent(body)
+    if said is not None:
+        return said
+    if wrong_number_asked(session, lead_id=lead_id, before_message_id=message_id) and \
+            parse_yes_no(CONFIRM, body) is True:
+        return "wrong_number"
+    intent = (understanding or {}).get("intent")
+    if intent not in ACTION_INTENTS:
+        return None
+    return "wrong_number_check" if intent == "wrong_number" else intent
 
 
 def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: int, body: str,
-                  understanding: dict[str, Any]) -> TurnResult:
+                  intent: str, understanding: dict[str, Any] | None) -> TurnResult:
     """Intents code acts on instead of the conversation.
 
     ``opt_out`` in words is a STOP (the number is suppressed on every channel); ``wants_human``
     and ``angry`` hand the lead to its owner (the bot goes silent, the rep is told); a
-    ``wrong_number`` gets an apology and the lead is closed as lost (``other``).
+    ``wrong_number`` gets an apology and the lead is closed as lost (``other``); a
+    ``wrong_number_check`` asks whether we reached the wrong person and changes nothing else.
+    ``understanding``: a model's proposal, or None (the intent was read from the words).
     """
     lead, message = session.get(Lead, lead_id), session.get(Message, message_id)
     if lead is None or message is None:  # erased since the turn began (run_turn read both): nothing to act on
         return TurnResult()
-    intent = understanding["intent"]
     mark_processed(session, message_id=message_id)
     add_activity(session, lead_id=lead.id, kind="intent", intent=intent, message_id=message_id)
     if intent == "opt_out":
         consent.opt_out(session, phone=lead.phone, keyword="in words", source="words", text=body)
         return TurnResult()
-    language = understanding.get("language") if understanding.get("language") in rt.playbook.locales else None
+    language = conversation_language(rt, LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel,
+                                                 name=lead.profile_name), understanding)
     texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                              answers=lead.answers or {})
     queued: list[int | None] = []
+    if intent == "wrong_number_check":
+        queued += reply_to(session, rt, lead, message, render(rt.playbook.text("replies.wrong_number_check", language),
+                                                              **texts))
+        return TurnResult(outbox_ids=[i for i in queued if i])
     if intent == "wrong_number":
         queued += reply_to(session, rt, lead, message,
                          render(rt.playbook.text("replies.wrong_number", language), **texts))
@@ -78,3 +118,10 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     queued += notify_owner(session, rt, lead, f"Lead #{lead.id} {why}; the bot has stepped back. "
                                         f"They wrote: {body}"[:1500], key=f"intent:{message_id}")
     return TurnResult(outbox_ids=[i for i in queued if i])
+
+
+def conversation_language(rt: Runtime, lead: LeadRef, understanding: dict[str, Any] | None) -> str | None:
+    """The conversation's language (the graph's, else a model's reading) when the playbook has texts in it."""
+    saved = rt.graph.get_state(lead.config).values
+    language = saved.get("language") or (understanding or {}).get("language")
+    return language if language in rt.playbook.locales else None

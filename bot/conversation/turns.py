@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.alerts import rep_alerts
 from bot.conversation.compliance import compliance
-from bot.conversation.intents import act_on_intent, understand
+from bot.conversation.intents import act_on_intent, intent_to_act_on, understand
 from bot.conversation.keywords import classify, normalize
 from bot.conversation.thread import LeadRef, TurnResult, run_graph
 from bot.delivery.buttons import content_sid_for, with_buttons
@@ -38,7 +38,6 @@ from cadence import enrollment
 from cadence.clock import lead_timezone
 from graph.buttons import read_tap
 from graph.playbook import Playbook, Rep
-from graph.understanding import ACTION_INTENTS
 from runtime import Runtime
 from store import consent, outbox
 from store.addresses import channel_of, phone_of
@@ -90,10 +89,13 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
     turn = f"in:{message_id}"
     # A tap on one of our buttons is an exact answer (graph.buttons.read_tap): nothing for a model to read.
     understanding = understand(rt, ref, turn=turn, body=body, tap=tap if read_tap(rt.playbook, tap) else None)
-    if understanding is not None and understanding["intent"] in ACTION_INTENTS:
+    if not read_tap(rt.playbook, tap):
         with rt.sessions.begin() as session:
-            return act_on_intent(session, rt, lead_id=ref.id, message_id=message_id, body=body,
-                                 understanding=understanding)
+            intent = intent_to_act_on(session, rt, lead_id=ref.id, message_id=message_id, body=body,
+                                      understanding=understanding)
+            if intent is not None:
+                return act_on_intent(session, rt, lead_id=ref.id, message_id=message_id, body=body, intent=intent,
+                                     understanding=understanding)
     values = run_graph(rt, ref, turn=turn, body=body, understanding=understanding, tap=tap)
     with rt.sessions.begin() as session:
         return apply_turn(session, rt, lead_id=ref.id, message_id=message_id, values=values)

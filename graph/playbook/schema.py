@@ -201,6 +201,8 @@ class Replies(Model):
     faq_unknown: str = "Good question. A member of our team will follow up on that."
     handoff: str = "Thanks {name}. I'm passing you to {rep}, who will reach out to you personally."
     wrong_number: str = "Sorry for the mix-up! We won't text this number again."
+    wrong_number_check: str = "Sorry! Did we reach the wrong person? Reply YES and we won't text again."
+    """Sent when only a model thinks the message says "wrong number": the lead is closed only on a yes."""
     understood: str = "Got it: {understood}."
     """Starts the next message when answers were read from free text rather than given to the question just
     asked, so the prospect can correct them; ``{understood}`` is the questions' ``confirm`` clauses."""
@@ -227,7 +229,7 @@ class Locale(Model):
     faq: dict[str, str] = {}
     """FAQ id → its answer in this language."""
     replies: dict[str, str] = {}
-    """``faq_unknown`` / ``handoff`` / ``wrong_number`` in this language."""
+    """``faq_unknown`` / ``handoff`` / ``wrong_number`` / ``wrong_number_check`` / ``understood`` in this language."""
     hint: str | None = None
     """Prefix of a re-ask in this language (e.g. "Perdón, no entendí.")."""
     answers: dict[str, dict[str, LocaleAnswer]] = {}
