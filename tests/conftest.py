@@ -352,3 +352,34 @@ def qualify(p: Prospect) -> None:
     # messages from here on counts only what it caused.
     wait_for(lambda: any(p.number in m["body"] and m["body"].startswith("HOT lead")
                          for m in messages_to(p.sandbox, REP_PHONE)), what="the rep's HOT alert")
+
+
+@pytest.fixture
+def talk(tmp_path: Path) -> Iterator[Any]:
+    """A conversation through the graph alone (no web, no worker), on a SQLite checkpointer of its own, with the
+    project's playbook: ``talk(text, tap=..., thread=..., name=..., inbound_id=...)`` → the state after the turn."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.builder import build_graph
+    from graph.context import TurnContext
+    from graph.playbook import load_playbook
+
+    playbook = load_playbook(ROOT / "playbook.yaml")
+    conn = sqlite3.connect(tmp_path / "checkpoints.db", check_same_thread=False)
+    saver = SqliteSaver(conn)
+    saver.setup()
+    graph = build_graph(saver)
+    ids = iter(range(1, 1000))
+
+    def say(text: str, *, thread: str = "sms:+17205550100", name: str | None = "Ann", inbound_id: int | None = None,
+            tap: str | None = None):
+        """One inbound message (or a tapped button's id, ``tap``) through the graph; its state after the turn."""
+        ctx = TurnContext(playbook=playbook, phone=thread.split(":")[1], name=name, lead_ref="lead-7")
+        return graph.invoke({"inbound": text, "turn": f"in:{inbound_id or next(ids)}", "tap": tap},
+                            {"configurable": {"thread_id": thread}}, context=ctx, durability="exit")
+
+    say.graph = graph
+    yield say
+    conn.close()

@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph.builder import build_graph
-from graph.context import TurnContext
 from graph.playbook import load_playbook
 from tests.conftest import ROOT
 
 PB = load_playbook(ROOT / "playbook.yaml")
-
-
-@pytest.fixture
-def talk(tmp_path):
-    conn = sqlite3.connect(tmp_path / "checkpoints.db", check_same_thread=False)
-    saver = SqliteSaver(conn)
-    saver.setup()
-    graph = build_graph(saver)
-    ids = iter(range(1, 1000))
-
-    def say(text: str, *, thread: str = "sms:+17205550100", name: str | None = "Ann", inbound_id: int | None = None):
-        ctx = TurnContext(playbook=PB, phone=thread.split(":")[1], name=name, lead_ref="lead-7")
-        return graph.invoke({"inbound": text, "turn": f"in:{inbound_id or next(ids)}"},
-                            {"configurable": {"thread_id": thread}}, context=ctx, durability="exit")
-
-    say.graph = graph
-    yield say
-    conn.close()
 
 
 def test_full_conversation_to_a_hot_qualification(talk):

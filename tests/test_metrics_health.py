@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -9,6 +11,16 @@ from pydantic import SecretStr
 from app import create_app
 from bot.sandbox import serve_in_thread
 from tests.conftest import free_port, stack_settings, wait_for
+
+
+def served(app: Any, call: Any) -> Any:
+    """``call(base_url)`` against ``app`` served on loopback for the call, then shut down."""
+    server, base = serve_in_thread(app)
+    try:
+        return call(base)
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
 
 
 def samples(web: str) -> dict[tuple[str, frozenset], float]:
@@ -52,13 +64,7 @@ def test_healthz_reports_database_and_redis_separately(web, settings, tmp_path):
         broken = stack_settings(**{**dict(database_url=settings.database_url, redis_url=settings.redis_url,
                                           sandbox_url=settings.twilio_api_base_url, web_port=9,
                                           playbook=settings.playbook), **overrides})
-        app = create_app(broken)
-        server, base = serve_in_thread(app)
-        try:
-            answer = requests.get(f"{base}/healthz", timeout=20)
-        finally:
-            server.shutdown()
-            app.extensions["leadline"].close()
+        answer = served(create_app(broken), lambda base: requests.get(f"{base}/healthz", timeout=20))
         assert answer.status_code == 503
         assert answer.json()[down] == "down" and answer.json()["status"] == "degraded"
         assert answer.json()["redis" if down == "database" else "database"] == "ok"
@@ -118,10 +124,5 @@ def test_a_value_the_database_refuses_is_a_422_not_a_503(settings):
             raise DataError("SELECT :value", {}, ValueError("value out of range"))
 
     app.add_url_rule("/probe-data-error", view_func=refused)
-    server, base = serve_in_thread(app)
-    try:
-        answer = requests.get(f"{base}/probe-data-error", timeout=10)
-    finally:
-        server.shutdown()
-        app.extensions["leadline"].close()
+    answer = served(app, lambda base: requests.get(f"{base}/probe-data-error", timeout=10))
     assert answer.status_code == 422 and "cannot be stored" in answer.json()["error"]

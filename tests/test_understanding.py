@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import pytest
-from langgraph.checkpoint.sqlite import SqliteSaver
-
-from graph.builder import build_graph
-from graph.context import TurnContext
 from graph.playbook import load_playbook
 from tests.conftest import ROOT
 
@@ -16,23 +9,6 @@ PB = load_playbook(ROOT / "playbook.yaml")
 ASK_URGENCY = "How soon do you need it? 1 = right away, 2 = within a month, 3 = just planning."
 ASK_ZIP = "What's the ZIP code of the property?"
 ASK_OWNER = "Are you the property owner? (yes/no)"
-
-
-@pytest.fixture
-def talk(tmp_path):
-    conn = sqlite3.connect(tmp_path / "checkpoints.db", check_same_thread=False)
-    saver = SqliteSaver(conn)
-    saver.setup()
-    graph = build_graph(saver)
-    ids = iter(range(1, 1000))
-
-    def say(text: str, *, tap: str | None = None, thread: str = "sms:+17205550100"):
-        ctx = TurnContext(playbook=PB, phone=thread.split(":")[1], name="Ann", lead_ref="lead-7")
-        return graph.invoke({"inbound": text, "turn": f"in:{next(ids)}", "tap": tap},
-                            {"configurable": {"thread_id": thread}}, context=ctx, durability="exit")
-
-    yield say
-    conn.close()
 
 
 def test_a_first_message_with_answers_skips_their_questions_and_says_what_was_understood(talk):
