@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser run serve test lint bench clean
+.PHONY: install browser run serve test lint bench eval-local-model clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ bench: install  ## every M figure (median of 3 runs) beside its target; writes b
 	$(PY) bench/run.py
 	$(PY) bench/eval_extraction.py
 	FUZZ_EXAMPLES=10000 $(PY) -m pytest -q tests/test_fuzz.py
+
+eval-local-model: install  ## extraction accuracy against a real model: SmolLM2-135M in a llama.cpp server built in ~/.cache/leadline (or OPENAI_BASE_URL's); ARGS="--threads 2 -- --json"
+	$(PY) bench/local_model.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
