@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from graph.reading.intents import said_intent
-from graph.reading.language import detect
+from graph.reading.language import corroborated, detect
 from graph.understanding import ACTION_INTENTS
 
 SCORED_INTENTS = ("opt_out", "wrong_number", "wants_human", "question")
@@ -34,8 +34,8 @@ def action(text: str, proposal: dict[str, Any] | None) -> str | None:
 
 
 def language_of(text: str, proposal: dict[str, Any] | None, languages: tuple[str, ...]) -> str | None:
-    """The language the bot takes for ``text``: detected offline, else a model's reading."""
-    return detect(text, languages) or (proposal or {}).get("language")
+    """The language the bot takes for ``text``: detected offline, else a model's reading the detector leans to."""
+    return detect(text, languages) or corroborated(text, languages, (proposal or {}).get("language"))
 
 
 def score_intents(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

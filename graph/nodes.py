@@ -16,7 +16,7 @@ from graph.buttons import read_tap
 from graph.context import TurnContext
 from graph.parsing import DEFAULT_HINTS, in_service_area
 from graph.playbook import Playbook, Question
-from graph.reading.language import detect
+from graph.reading.language import corroborated, detect
 from graph.scoring import Score, score_lead
 from graph.state import ConversationState, Outcome, Phase
 from graph.texts import display, placeholders_for, render
@@ -31,7 +31,7 @@ _TURN_ROUTES: dict[Phase, TurnRoute] = {"new": "greet", "asking": "answer", "don
 def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Start a turn: clear last turn's replies, set defaults on the first turn, and take the prospect's
     language the first time it is known (the playbook's own or a locale's): detected offline
-    (``graph.reading.language``), else from a model."""
+    (``graph.reading.language``), else a model's reading that the detector leans to."""
     update: dict[str, Any] = {"replies": [], "rep_alert": None, "last_turn": state["turn"], "asked": False, "asking": None,
                               "understood": None, "turns_taken": state.get("turns_taken", 0) + 1}
     if "phase" not in state:
@@ -39,8 +39,9 @@ def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
                    "disqualified": False, "score": None, "outcome": None, "language": None}
     if not state.get("language"):
         pb = runtime.context.playbook
-        language = detect(state["inbound"], (pb.business.language, *pb.locales)) if not state.get("tap") else None
-        language = language or (state.get("understanding") or {}).get("language")
+        languages = (pb.business.language, *pb.locales)
+        language = detect(state["inbound"], languages) if not state.get("tap") else None
+        language = language or corroborated(state["inbound"], languages, (state.get("understanding") or {}).get("language"))
         if language in pb.locales or language == pb.business.language:  # once sure, kept: a later "gracias"
             update["language"] = language  # does not turn an English conversation Spanish
     return update

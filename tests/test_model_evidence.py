@@ -77,3 +77,14 @@ def test_intents_in_words(text, intent):
 ])
 def test_no_intent_where_the_words_do_not_say_one(text):
     assert said_intent(text) is None
+
+
+@pytest.mark.parametrize(("text", "model_says", "taken"), [
+    ("hola", "es", "es"), ("mañana", "es", "es"),  # too short for lingua alone, but it leans Spanish
+    ("ok thanks", "es", None), ("yes", "es", None), ("2", "es", None),  # a weak model's Spanish is not believed
+    ("tengo una gotera", "fr", None),  # not a language the playbook speaks
+])
+def test_a_models_language_is_taken_only_where_the_detector_leans_to_it(text, model_says, taken):
+    from graph.reading.language import corroborated
+
+    assert corroborated(text, ("en", "es"), model_says) == taken

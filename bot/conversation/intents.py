@@ -24,6 +24,7 @@ from cadence import enrollment
 from graph.parsing import parse_yes_no
 from graph.playbook import Question
 from graph.reading.intents import said_intent
+from graph.reading.language import corroborated, detect
 from graph.reading.message import read_message
 from graph.texts import placeholders_for, render
 from graph.understanding import ACTION_INTENTS, settled_without_model, to_ask
@@ -94,7 +95,7 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
         consent.opt_out(session, phone=lead.phone, keyword="in words", source="words", text=body)
         return TurnResult()
     language = conversation_language(rt, LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel,
-                                                 name=lead.profile_name), understanding)
+                                                 name=lead.profile_name), understanding, body)
     texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                              answers=lead.answers or {})
     queued: list[int | None] = []
@@ -120,8 +121,11 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     return TurnResult(outbox_ids=[i for i in queued if i])
 
 
-def conversation_language(rt: Runtime, lead: LeadRef, understanding: dict[str, Any] | None) -> str | None:
-    """The conversation's language (the graph's, else a model's reading) when the playbook has texts in it."""
+def conversation_language(rt: Runtime, lead: LeadRef, understanding: dict[str, Any] | None, text: str) -> str | None:
+    """The conversation's language (the graph's; else ``text``'s, detected offline or a model's reading the
+    detector leans to) when the playbook has texts in it."""
     saved = rt.graph.get_state(lead.config).values
-    language = saved.get("language") or (understanding or {}).get("language")
+    languages = (rt.playbook.business.language, *rt.playbook.locales)
+    language = saved.get("language") or detect(text, languages) or \
+        corroborated(text, languages, (understanding or {}).get("language"))
     return language if language in rt.playbook.locales else None

@@ -24,6 +24,21 @@ def detect(text: str, languages: tuple[str, ...]) -> str | None:
     return best.language.iso_code_639_1.name.lower() if best.value >= CONFIDENCE else None
 
 
+LEANING = 0.6
+"""Lowest lingua confidence at which a model's reading of the language is believed: lingua must lean the same way.
+A weak model called short English messages Spanish; "hola" (Spanish 0.66) still goes with a model saying so."""
+
+
+def corroborated(text: str, languages: tuple[str, ...], proposed: str | None) -> str | None:
+    """``proposed`` (a model's reading of the language) when lingua, unsure of ``text`` by :data:`CONFIDENCE`,
+    still leans to it at :data:`LEANING` or more; else None."""
+    if proposed not in languages or len(languages) < 2 or not any(c.isalpha() for c in text):
+        return None
+    best = max(_detector(tuple(sorted(languages))).compute_language_confidence_values(text), key=lambda c: c.value)
+    leaning = best.language.iso_code_639_1.name.lower()
+    return proposed if leaning == proposed and best.value >= LEANING else None
+
+
 @lru_cache(maxsize=8)
 def _detector(languages: tuple[str, ...]) -> LanguageDetector:
     """One detector per language set, built once per process (lingua loads its models lazily)."""
