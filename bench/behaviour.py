@@ -13,29 +13,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from graph.reading.intents import said_intent
-from graph.reading.language import corroborated, detect
-from graph.understanding import ACTION_INTENTS
+from graph.understanding import acted_intent
 
 SCORED_INTENTS = ("opt_out", "wrong_number", "wants_human", "question")
 
 
 def action(text: str, proposal: dict[str, Any] | None) -> str | None:
-    """The intent the bot acts on for ``text`` (None: it runs the conversation), given a model's proposal."""
-    said = said_intent(text)
-    if said is not None:
-        return said
-    intent = (proposal or {}).get("intent")
-    if intent == "question":
-        return "question"
-    if intent not in ACTION_INTENTS:
-        return None
-    return "wrong_number_check" if intent == "wrong_number" else intent
-
-
-def language_of(text: str, proposal: dict[str, Any] | None, languages: tuple[str, ...]) -> str | None:
-    """The language the bot takes for ``text``: detected offline, else a model's reading the detector leans to."""
-    return detect(text, languages) or corroborated(text, languages, (proposal or {}).get("language"))
+    """What the bot does with ``text`` (None: it runs the conversation), given a model's proposal: the intent it
+    acts on (``graph.understanding.acted_intent``), else ``question`` when the model says it is one."""
+    acted = acted_intent(text, proposal)
+    return acted or ("question" if (proposal or {}).get("intent") == "question" else None)
 
 
 def score_intents(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

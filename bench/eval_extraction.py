@@ -32,10 +32,10 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.behaviour import action, language_of, score_calls, score_faq, score_intents, score_language  # noqa: E402
+from bench.behaviour import action, score_calls, score_faq, score_intents, score_language  # noqa: E402
 from graph.playbook import Playbook, load_playbook  # noqa: E402
 from graph.reading import mentions  # noqa: E402
-from graph.reading.language import detect  # noqa: E402
+from graph.reading.language import take_language  # noqa: E402
 from graph.reading.message import read_message  # noqa: E402
 from graph.understanding import merge_proposal, settled_without_model, to_ask  # noqa: E402
 
@@ -54,7 +54,7 @@ def deterministic(playbook: Playbook) -> Reader:
 
     def read(pending: str | None, text: str) -> dict[str, Any]:
         return {"answers": read_message(playbook, text, pending=pending).answers, "intent": action(text, None),
-                "faq_id": None, "language": detect(text, languages), "call": None, "latency_ms": 0}
+                "faq_id": None, "language": take_language(text, languages), "call": None, "latency_ms": 0}
     return read
 
 
@@ -88,7 +88,8 @@ def with_model(playbook: Playbook) -> Reader:
         return {"answers": merge_proposal(playbook, reading.answers, (proposal or {}).get("answers") or {},
                                           answered=set(), text=text, pending=pending),
                 "intent": action(text, proposal), "faq_id": (proposal or {}).get("faq_id"),
-                "language": language_of(text, proposal, (playbook.business.language, *playbook.locales)),
+                "language": take_language(text, (playbook.business.language, *playbook.locales),
+                                          (proposal or {}).get("language")),
                 "call": call.outcome, "latency_ms": call.latency_ms}
     return read
 

@@ -16,7 +16,7 @@ from graph.buttons import read_tap
 from graph.context import TurnContext
 from graph.parsing import DEFAULT_HINTS, in_service_area
 from graph.playbook import Playbook, Question
-from graph.reading.language import corroborated, detect
+from graph.reading.language import take_language
 from graph.scoring import Score, score_lead
 from graph.state import ConversationState, Outcome, Phase
 from graph.texts import display, placeholders_for, render
@@ -39,9 +39,9 @@ def begin_turn(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
                    "disqualified": False, "score": None, "outcome": None, "language": None}
     if not state.get("language"):
         pb = runtime.context.playbook
-        languages = (pb.business.language, *pb.locales)
-        language = detect(state["inbound"], languages) if not state.get("tap") else None
-        language = language or corroborated(state["inbound"], languages, (state.get("understanding") or {}).get("language"))
+        proposed = (state.get("understanding") or {}).get("language")
+        language = take_language(state["inbound"], (pb.business.language, *pb.locales), proposed) \
+            if not state.get("tap") else proposed
         if language in pb.locales or language == pb.business.language:  # once sure, kept: a later "gracias"
             update["language"] = language  # does not turn an English conversation Spanish
     return update

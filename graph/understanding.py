@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from graph.parsing import parse_answer
 from graph.playbook import Playbook, Question
+from graph.reading.intents import said_intent
 from graph.reading.message import Reading, read_message
 from graph.reading.text import words
 
@@ -134,6 +135,22 @@ def validated_answers(playbook: Playbook, proposal: dict[str, Any], text: str, *
         if ok:
             out[question.id] = value
     return out
+
+
+def acted_intent(text: str, proposal: dict[str, Any] | None, *, wrong_number_confirmed: bool = False) -> str | None:
+    """The intent the bot acts on for ``text`` (None: it runs the conversation): the message's own words
+    (``graph.reading.intents.said_intent``); a yes to our wrong-number question (``wrong_number_confirmed``)
+    is ``wrong_number``; then a model's ``proposal``: one of :data:`ACTION_INTENTS`, its ``wrong_number``
+    alone becoming ``wrong_number_check`` (ask before closing). An off-script question is the conversation's."""
+    said = said_intent(text)
+    if said is not None:
+        return said
+    if wrong_number_confirmed:
+        return "wrong_number"
+    intent = (proposal or {}).get("intent")
+    if intent == "wrong_number":
+        return "wrong_number_check"
+    return intent if intent in ACTION_INTENTS else None
 
 
 def settled_without_model(playbook: Playbook, reading: Reading, *, pending: str | None, answered: set[str],

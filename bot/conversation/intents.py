@@ -23,11 +23,10 @@ from bot.reps import actions as lead_actions
 from cadence import enrollment
 from graph.parsing import parse_yes_no
 from graph.playbook import Question
-from graph.reading.intents import said_intent
-from graph.reading.language import corroborated, detect
+from graph.reading.language import take_language
 from graph.reading.message import read_message
 from graph.texts import placeholders_for, render
-from graph.understanding import ACTION_INTENTS, settled_without_model, to_ask
+from graph.understanding import acted_intent, settled_without_model, to_ask
 from runtime import Runtime
 from store import consent
 from store.leads import CLOSED_STATUSES, add_activity, mark_processed, set_status, wrong_number_asked
@@ -64,16 +63,9 @@ def intent_to_act_on(session: Session, rt: Runtime, *, lead_id: int, message_id:
     In order: the message's own words (``graph.reading.intents.said_intent``); a yes to our wrong-number
     question, sent in reply to the lead's previous message; then the model's intent, a ``wrong_number`` from it
     alone becoming ``wrong_number_check``."""
-    said = said_intent(body)
-    if said is not None:
-        return said
-    if wrong_number_asked(session, lead_id=lead_id, before_message_id=message_id) and \
-            parse_yes_no(CONFIRM, body) is True:
-        return "wrong_number"
-    intent = (understanding or {}).get("intent")
-    if intent not in ACTION_INTENTS:
-        return None
-    return "wrong_number_check" if intent == "wrong_number" else intent
+    confirmed = parse_yes_no(CONFIRM, body) is True and \
+        wrong_number_asked(session, lead_id=lead_id, before_message_id=message_id)
+    return acted_intent(body, understanding, wrong_number_confirmed=confirmed)
 
 
 def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: int, body: str,
@@ -126,6 +118,5 @@ def conversation_language(rt: Runtime, lead: LeadRef, understanding: dict[str, A
     detector leans to) when the playbook has texts in it."""
     saved = rt.graph.get_state(lead.config).values
     languages = (rt.playbook.business.language, *rt.playbook.locales)
-    language = saved.get("language") or detect(text, languages) or \
-        corroborated(text, languages, (understanding or {}).get("language"))
+    language = saved.get("language") or take_language(text, languages, (understanding or {}).get("language"))
     return language if language in rt.playbook.locales else None

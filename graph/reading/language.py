@@ -18,10 +18,7 @@ CONFIDENCE = 0.9
 def detect(text: str, languages: tuple[str, ...]) -> str | None:
     """The ISO 639-1 code among ``languages`` (e.g. ``("en", "es")``) that ``text`` is written in with at least
     :data:`CONFIDENCE`, or None when unsure. Raises ValueError for a code lingua does not know."""
-    if len(languages) < 2 or not any(c.isalpha() for c in text):
-        return None
-    best = max(_detector(tuple(sorted(languages))).compute_language_confidence_values(text), key=lambda c: c.value)
-    return best.language.iso_code_639_1.name.lower() if best.value >= CONFIDENCE else None
+    return take_language(text, languages)
 
 
 LEANING = 0.6
@@ -29,14 +26,23 @@ LEANING = 0.6
 A weak model called short English messages Spanish; "hola" (Spanish 0.66) still goes with a model saying so."""
 
 
-def corroborated(text: str, languages: tuple[str, ...], proposed: str | None) -> str | None:
-    """``proposed`` (a model's reading of the language) when lingua, unsure of ``text`` by :data:`CONFIDENCE`,
-    still leans to it at :data:`LEANING` or more; else None."""
-    if proposed not in languages or len(languages) < 2 or not any(c.isalpha() for c in text):
+def take_language(text: str, languages: tuple[str, ...], proposed: str | None = None) -> str | None:
+    """The language the bot takes for ``text``: lingua's at :data:`CONFIDENCE`; else ``proposed`` (a model's
+    reading) when lingua still leans to it at :data:`LEANING`; else None. One lingua pass. Raises ValueError for
+    a code lingua does not know."""
+    if len(languages) < 2 or not any(c.isalpha() for c in text):
         return None
     best = max(_detector(tuple(sorted(languages))).compute_language_confidence_values(text), key=lambda c: c.value)
     leaning = best.language.iso_code_639_1.name.lower()
-    return proposed if leaning == proposed and best.value >= LEANING else None
+    if best.value >= CONFIDENCE:
+        return leaning
+    return proposed if proposed == leaning and best.value >= LEANING else None
+
+
+def corroborated(text: str, languages: tuple[str, ...], proposed: str | None) -> str | None:
+    """``proposed`` when lingua, unsure of ``text``, still leans to it (:func:`take_language` without the sure
+    case)."""
+    return proposed if proposed is not None and take_language(text, languages, proposed) == proposed else None
 
 
 @lru_cache(maxsize=8)
