@@ -7,20 +7,23 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask, jsonify
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError
 
 from bot import webhook
 from bot.logs import configure_logging
 from jobs.process import build_runtime
+from runtime import Runtime
+from runtime.businesses import calendly_signing_key
 from settings import Settings
-from web import calendly, dashboard, leads, metrics, privacy, stats
+from web import calendly, dashboard, health, leads, metrics, privacy, stats
 
 if TYPE_CHECKING:
     from graph.playbook import Playbook
@@ -61,60 +64,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(privacy.bp)
     dashboard.init_app(app)
     metrics.instrument(app)
-    app.add_url_rule("/healthz", view_func=healthz)
-    app.register_error_handler(DataError, unstorable)
-    app.register_error_handler(DBAPIError, unavailable)
-    app.register_error_handler(RedisError, unavailable)
+    app.add_url_rule("/healthz", view_func=health.healthz)
+    app.register_error_handler(DataError, health.unstorable)
+    app.register_error_handler(DBAPIError, health.unavailable)
+    app.register_error_handler(RedisError, health.unavailable)
     return app
-
-
-def unavailable(exc: Exception) -> Any:
-    """The database or Redis is down: a fast 503 (Twilio then tries the webhook's fallback URL and retries),
-    logged; nothing half-done is kept, since the request's transaction never committed."""
-    import logging
-
-    from flask import request
-
-    logging.getLogger("leadline.web").error("%s %s: %s unavailable: %s", request.method, request.path,
-                                            "database" if isinstance(exc, DBAPIError) else "Redis",
-                                            type(exc).__name__)
-    answer = jsonify({"error": "temporarily unavailable; try again"})
-    answer.headers["Retry-After"] = "5"
-    return answer, 503
-
-
-def unstorable(exc: DataError) -> Any:
-    """A value the database refuses (Postgres: a NUL character, a number out of range) that no field check caught:
-    the request is wrong, not the database, so 422, not a 503 that Twilio would retry forever; logged without the
-    value. Nothing half-done is kept, since the request's transaction never committed."""
-    import logging
-
-    from flask import request
-
-    logging.getLogger("leadline.web").warning("%s %s: a value the database refuses: %s", request.method, request.path,
-                                              type(exc.orig).__name__)
-    return jsonify({"error": "a value in the request cannot be stored"}), 422
-
-
-def healthz() -> Any:
-    """Database and Redis, each ``ok`` or ``down``; 503 when either is down."""
-    from flask import current_app
-
-    rt = current_app.extensions["leadline"]
-    checks = {}
-    try:
-        with rt.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "down"
-    try:
-        rt.redis.ping()
-        checks["redis"] = "ok"
-    except Exception:
-        checks["redis"] = "down"
-    healthy = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
 
 
 def __getattr__(name: str) -> Any:
@@ -156,11 +110,18 @@ def _playbook_or_exit(settings: Settings) -> Playbook:
         sys.exit(2)
 
 
-@cli.command("check", help="Validate the settings and the playbook, as start-up does.")
+@cli.command("check", help="Validate the settings and the playbook (or every file of BUSINESSES_DIR), as start-up does.")
 def check() -> None:
+    from runtime.declarations import read_declarations
+
     settings = Settings()
-    playbook = _playbook_or_exit(settings)
-    click.echo(f"{settings.playbook}: ok ({len(playbook.questions)} questions, {len(playbook.reps)} reps)")
+    if settings.businesses_dir is None:
+        playbook = _playbook_or_exit(settings)
+        return click.echo(f"{settings.playbook}: ok ({len(playbook.questions)} questions, {len(playbook.reps)} reps)")
+    try:
+        click.echo(f"{settings.businesses_dir}: ok ({len(read_declarations(settings.businesses_dir))} businesses)")
+    except ValueError as exc:
+        sys.exit(str(exc))
 
 
 @cli.command("export", help="Write the owner report, one row per lead: source, first_response_minutes, "
@@ -168,28 +129,26 @@ def check() -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
 @click.option("--since", help="Leads captured at or after this ISO 8601 date or time (UTC unless a zone is given).")
 @click.option("--until", help="Leads captured before this ISO 8601 date or time.")
+@click.option("--business", "slug", default=None, help="Only this business (its slug); default: every business.")
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
               help="File to write; - for standard output.")
-def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
-    import csv
-
+def export(fmt: str, since: str | None, until: str | None, slug: str | None, output: Any) -> None:
     from settings import DatabaseSettings
     from store.bounds import parse_instant
+    from store.businesses import by_slug
     from store.db import make_engine, make_sessionmaker
-    from store.report import FIELDS, owner_report
+    from store.report import write_csv
 
     try:
         start, end = (parse_instant(v) if v else None for v in (since, until))
     except ValueError:
         raise click.BadParameter("expected ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00:00-07:00") from None
-    engine = make_engine(DatabaseSettings().database_url)
-    writer = csv.DictWriter(output, fieldnames=FIELDS)
-    writer.writeheader()
-    count = 0
+    engine = make_engine(DatabaseSettings().database_url)  # the database alone: no Twilio settings needed
     with make_sessionmaker(engine)() as session:
-        for row in owner_report(session, since=start, until=end):
-            writer.writerow(row)
-            count += 1
+        business = by_slug(session, slug=slug) if slug else None
+        if slug and business is None:
+            raise click.BadParameter(f"no business {slug!r}", param_hint="--business")
+        count = write_csv(session, output, business_id=business.id if business else None, since=start, until=end)
     engine.dispose()
     click.echo(f"{count} leads exported", err=True)
 
@@ -197,8 +156,9 @@ def export(fmt: str, since: str | None, until: str | None, output: Any) -> None:
 @cli.command("erase", help="Erase everything held about a phone number (GDPR/CCPA erasure); a hashed "
                            "opt-out is kept so an opted-out number stays opted out.")
 @click.argument("phone")
+@click.option("--business", "slug", default=None, help="Only this business (its slug); default: every business.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def erase(phone: str, yes: bool) -> None:
+def erase(phone: str, slug: str | None, yes: bool) -> None:
     from bot.erasure import erase as erase_all
     from graph.playbook import to_e164
 
@@ -207,13 +167,77 @@ def erase(phone: str, yes: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="PHONE") from None
     if not yes:
-        click.confirm(f"Erase every record of {number}?", abort=True)
+        click.confirm(f"Erase every record of {number} ({f'business {slug}' if slug else 'every business'})?",
+                      abort=True)
+    with _runtime() as rt:
+        counts = erase_all(rt, number, business_id=_business_id(rt, slug, "--business") if slug else None)
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@cli.group(help="Businesses (the tenants) declared in BUSINESSES_DIR, one YAML file each; their tokens.")
+def businesses() -> None:
+    pass
+
+
+@businesses.command("sync", help="Validate every file in BUSINESSES_DIR and sync them all in one transaction: "
+                                 "senders, and a new playbook version when one changed (conversations in progress "
+                                 "keep theirs). A business whose file is gone is retired; its data stays.")
+@click.option("--if-configured", is_flag=True, help="Do nothing when BUSINESSES_DIR is not set (the release step).")
+def businesses_sync(if_configured: bool) -> None:
+    from runtime.declarations import sync_settings_directory
+
+    settings = Settings()
+    if if_configured and settings.businesses_dir is None:
+        return
+    try:
+        report = sync_settings_directory(settings)
+    except ValueError as exc:  # PlaybookError, SenderTaken, no BUSINESSES_DIR
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    for label, slugs in vars(report).items():
+        if slugs:
+            click.echo(f"{label.replace('_', ' ')}: {', '.join(slugs)}")
+
+
+@businesses.command("calendly", help="Print a business's Calendly webhook URL and signing key, for its subscription.")
+@click.argument("slug")
+def businesses_calendly(slug: str) -> None:
+    with _runtime() as rt:
+        business = rt.for_business(_business_id(rt, slug, "SLUG")).business
+        click.echo(f"url: {rt.settings.public_base_url}/webhooks/calendly"
+                   + ("" if rt.directory.single else f"/{slug}"))
+        click.echo(f"signing_key: {calendly_signing_key(rt.settings, business) or '(none: set CALENDLY_SIGNING_KEY)'}")
+
+
+@businesses.command("token", help="Issue a bearer token and print it (only its hash is kept): scope leads for "
+                                  "POST /leads and /privacy/erase, stats for GET /stats.")
+@click.option("--business", "slug", default=None, help="The business (its slug).")
+@click.option("--agency", is_flag=True, help="The agency's: every business's totals (stats), erasure everywhere.")
+@click.option("--scope", type=click.Choice(["leads", "stats"]), required=True)
+def businesses_token(slug: str | None, agency: bool, scope: str) -> None:
+    from store.tokens import issue
+
+    if agency == (slug is not None):
+        raise click.UsageError("give exactly one of --business SLUG and --agency")
+    with _runtime() as rt:
+        business_id = _business_id(rt, slug, "--business") if slug else None
+        with rt.sessions.begin() as session:
+            click.echo(issue(session, business_id=business_id, scope=scope))
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
     rt = build_runtime(Settings())
     try:
-        counts = erase_all(rt, number)
+        yield rt
     finally:
         rt.close()
-    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def _business_id(rt: Runtime, slug: str, hint: str) -> int:
+    if (business_id := rt.directory.by_slug(slug)) is None:
+        raise click.BadParameter(f"no business {slug!r}", param_hint=hint)
+    return business_id
 
 
 @cli.group(help="WhatsApp content templates: questions answered by tapping (Twilio's Content API).")

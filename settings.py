@@ -48,7 +48,17 @@ class Settings(DatabaseSettings):
     """Data file of the embedded Redis; every process naming it shares one server."""
 
     playbook: Path = Path("playbook.yaml")
-    """The owner's playbook YAML (questions, scores, texts, cadence)."""
+    """The owner's playbook YAML (questions, scores, texts, cadence): a one-business deployment's only business."""
+
+    businesses_dir: Path | None = None
+    """A directory of business YAML files (one playbook each, with its senders), synced into the database by
+    ``leadline businesses sync``. Set, the deployment serves many businesses and ``PLAYBOOK`` is not read."""
+
+    playbook_cache_size: int = Field(default=512, ge=1, le=100_000)
+    """Parsed playbook versions one process keeps in memory (least recently used go first)."""
+
+    business_cache_ttl_s: float = Field(default=30.0, ge=0)
+    """How long a process trusts its copy of a business's row and routes, seconds: a sync reaches it within this."""
 
     public_base_url: str = "http://127.0.0.1:8000"
     """The URL Twilio uses to reach this app; webhook signatures are checked against it."""
@@ -177,7 +187,17 @@ class Settings(DatabaseSettings):
     mode). gunicorn's master (``web/gunicorn_conf.py``) makes or empties it, or a temporary directory when unset,
     and exports it to its workers; prometheus-client reads the variable from the process environment itself."""
 
-    @field_validator("prometheus_multiproc_dir", mode="before")
+    def named_secret(self, name: str) -> SecretStr | None:
+        """The secret in environment variable ``name`` (or ``.env``), for a business whose YAML names it
+        (``business.calendly_signing_key_env``); None when unset or empty."""
+        value = os.environ.get(name)
+        if value is None and Path(".env").is_file():
+            from dotenv import dotenv_values
+
+            value = dotenv_values(".env").get(name)
+        return SecretStr(value) if value else None
+
+    @field_validator("prometheus_multiproc_dir", "businesses_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # not Path(""), the current directory, which gunicorn would empty

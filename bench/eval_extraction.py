@@ -74,7 +74,7 @@ def with_model(playbook: Playbook) -> Reader:
     upgrade(url)
     sessions = make_sessionmaker(make_engine(url))
     model = LanguageModel(Settings(_env_file=None, twilio_account_sid="ACeval", twilio_auth_token="eval",
-                                   database_url=url), playbook, sessions)
+                                   database_url=url), playbook, sessions, business_id=1)
     floor = deterministic(playbook)
 
     @functools.cache  # each split is scored from the same readings: one model call per message

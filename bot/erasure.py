@@ -13,15 +13,17 @@ from store.erasure import erase_number
 log = logging.getLogger(__name__)
 
 
-def erase(rt: Runtime, phone: str) -> dict[str, Any]:
-    """Erase everything Leadline holds about ``phone`` (E.164) but its hashed opt-out, if any.
+def erase(rt: Runtime, phone: str, *, business_id: int | None) -> dict[str, Any]:
+    """Erase everything Leadline holds about ``phone`` (E.164) but its hashed opt-outs, in business
+    ``business_id``, or in every business when None (a data subject's request to the agency).
 
     Returns counts: ``leads``, ``messages``, ``touches``, ``consent_records``, ``checkpoint_threads``,
     ``jobs``. Safe to repeat (a second run finds nothing).
     """
     with rt.sessions.begin() as session:
-        erased = erase_number(session, phone=phone)
-    threads = [thread_id(channel, phone) for channel in CHANNELS]
+        erased = erase_number(session, phone=phone, business_id=business_id)
+    businesses = {b for b, _ in erased.conversations} | ({business_id} if business_id is not None else set())
+    threads = [thread_id(b, channel, phone) for b in sorted(businesses) for channel in CHANNELS]
     for thread in threads:
         rt.checkpointer.delete_thread(thread)
     jobs = rt.jobs.forget(phone=phone, lead_ids=erased.lead_ids, message_ids=erased.message_ids,

@@ -43,15 +43,17 @@ RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalSe
 class LanguageModel:
     """One configured model, shared by a process's jobs (the client is thread-safe)."""
 
-    def __init__(self, settings: Settings, playbook: Playbook, sessions: sessionmaker[Session]):
-        """Raises:
+    def __init__(self, settings: Settings, playbook: Playbook, sessions: sessionmaker[Session], *, business_id: int):
+        """A model speaking with one business's ``playbook``; its calls are recorded as that business's.
+
+        Raises:
             ValueError: ``OPENAI_API_KEY`` is not set (``Runtime.llm`` is None then: no model at all).
         """
         from langchain_openai import ChatOpenAI
 
         if settings.openai_api_key is None:
             raise ValueError("a language model needs OPENAI_API_KEY")
-        self.playbook = playbook
+        self.playbook, self.business_id = playbook, business_id
         self.sessions = sessions
         self.model_name = settings.llm_model
         self.timeout_s, self.budget_s, self.max_retries = (settings.llm_timeout_s, settings.llm_budget_s,
@@ -140,7 +142,8 @@ class LanguageModel:
             log.warning("model answer (%s) for lead %s not used: %s", purpose, lead_id, reason[:200])
         try:
             with self.sessions.begin() as session:
-                session.add(LlmCall(lead_id=lead_id, purpose=purpose, model=self.model_name[:64], outcome=outcome,
+                session.add(LlmCall(business_id=self.business_id, lead_id=lead_id, purpose=purpose, model=self.model_name[:64],
+                            outcome=outcome,
                                     reason=reason[:200] if reason else None, latency_ms=latency_ms,
                                     prompt_tokens=int(usage.get("input_tokens") or 0),
                                     completion_tokens=int(usage.get("output_tokens") or 0)))

@@ -48,9 +48,15 @@ def inbound() -> Response | tuple[Response, int]:
     except ValidationError as exc:
         return validation_error(exc)
     rt = current_app.extensions["leadline"]
+    business_id = rt.directory.route(to_address=message.to_address, messaging_service_sid=message.messaging_service_sid)
+    if business_id is None:  # a number no business owns (released, or not synced yet): nothing is kept of it
+        log.warning("message %s to %s: no business owns that number; not stored", message.message_sid,
+                    message.to_address)  # logs mask numbers (bot.logs.MaskingFormatter)
+        return empty_twiml()
     with rt.sessions.begin() as session:
         message_id = store_inbound(
-            session, from_address=message.address, to_address=message.to_address, message_sid=message.message_sid,
+            session, business_id=business_id, from_address=message.address, to_address=message.to_address,
+                message_sid=message.message_sid,
             body=message.body, profile_name=message.profile_name,
             media={"urls": message.media_urls, "types": message.media_types} if message.num_media else None,
             received_at=utcnow(), tapped=message.tapped)
@@ -75,7 +81,7 @@ def status() -> tuple[Response, int] | tuple[str, int]:
     with rt.sessions.begin() as session:
         sends.record_status(session, twilio_sid=sid, status=new_status, error_code=code)
         touches.record_status_outcome(session, twilio_sid=sid, status=new_status, error_code=code)
-        if code in SUPPRESSING_ERRORS and (to := sends.recipient(session, twilio_sid=sid)) is not None:
-            consent.opt_out(session, phone=phone_of(to), keyword=None, source="carrier",
+        if code in SUPPRESSING_ERRORS and (sent := sends.recipient(session, twilio_sid=sid)) is not None:
+            consent.opt_out(session, business_id=sent[0], phone=phone_of(sent[1]), keyword=None, source="carrier",
                             text=f"Twilio error {code} on a status callback")
     return "", 204

@@ -15,7 +15,7 @@ from runtime import Runtime
 from store import outbox
 from store.leads import leads_by_id
 from store.models import Lead, Message, Touch
-from store.suppression import phone_hash, suppressed_hashes
+from store.suppression import phone_hash, suppressed_pairs
 from store.touches import is_owed, lock_batch
 
 
@@ -35,24 +35,25 @@ def prepare_batch(rt: Runtime, touch_ids: list[int], now: datetime) -> tuple[dic
         batch = lock_batch(session, touch_ids=touch_ids)
         leads = leads_by_id(session, lead_ids={t.lead_id for t in batch})
         owed = _owed(session, rt, batch, now, outcomes, sends)
-        suppressed = suppressed_hashes(session, hashes={phone_hash(leads[t.lead_id].address) for t in owed})
+        suppressed = suppressed_pairs(session, pairs={_opt_out_key(leads[t.lead_id]) for t in owed})
         taken = outbox.queued_keys(session, [f"touch:{t.id}" for t in owed])
-        queued: list[tuple[Touch, Lead, PlannedSend, Message | None]] = []
+        queued: list[tuple[Touch, Lead, PlannedSend, Message | None, Runtime]] = []
         for touch in owed:
             lead = leads[touch.lead_id]
-            decided = decide(session, rt, touch, lead, now, suppressed=phone_hash(lead.address) in suppressed)
+            lrt = rt.for_lead(lead.business_id, lead.playbook_version_id)  # a batch spans businesses
+            decided = decide(session, lrt, touch, lead, now, suppressed=_opt_out_key(lead) in suppressed)
             if isinstance(decided, SendResult):
                 outcomes[touch.id] = decided
                 if decided is SendResult.DEFERRED:
                     enqueue_deferred(rt, touch, now)
                 continue
-            row = None if f"touch:{touch.id}" in taken else _new_row(rt, touch, lead, decided)
+            row = None if f"touch:{touch.id}" in taken else _new_row(lrt, touch, lead, decided)
             if row is not None:
                 session.add(row)
-            queued.append((touch, lead, decided, row))
+            queued.append((touch, lead, decided, row, lrt))
         session.flush()  # the new outbox rows, inserted together, get their ids
-        for touch, lead, decided, row in queued:
-            outcome, message_id = record_queued(session, rt, touch, lead, decided, row.id if row else None, now)
+        for touch, lead, decided, row, lrt in queued:
+            outcome, message_id = record_queued(session, lrt, touch, lead, decided, row.id if row else None, now)
             outcomes[touch.id] = outcome
             if outcome is SendResult.SENT and message_id is not None:
                 sends.append(message_id)
@@ -81,11 +82,17 @@ def _owed(session: Session, rt: Runtime, batch: list[Touch], now: datetime, outc
     return owed
 
 
+def _opt_out_key(lead: Lead) -> tuple[int, str]:
+    """The lead's key on the opt-out list: its business and its number's hash."""
+    return lead.business_id, phone_hash(lead.address)
+
+
 def _new_row(rt: Runtime, touch: Touch, lead: Lead, send: PlannedSend) -> Message:
     """The touch's outbox row, to be inserted with the batch's others."""
-    route = business_route(rt.settings, channel=lead.channel)
+    route = business_route(rt.business, channel=lead.channel)
     return outbox.new_outbound(
-        lead_id=lead.id, kind="touch", to_address=lead.address, body=send.body, dedupe_key=f"touch:{touch.id}",
+        business_id=lead.business_id, lead_id=lead.id, kind="touch", to_address=lead.address, body=send.body,
+            dedupe_key=f"touch:{touch.id}",
         from_address=route.from_address, messaging_service_sid=route.messaging_service_sid,
         content_sid=send.content_sid, content_variables=send.variables,
         state=outbox.AWAITING_APPROVAL if send.awaiting else "pending")

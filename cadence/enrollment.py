@@ -65,17 +65,21 @@ def stop(session: Session, lead: Lead, *, reason: str) -> int:
 
 
 def enroll_stalled(rt: Runtime, *, lead_ids: list[int] | None = None, limit: int = 1000) -> list[int]:
-    """Enroll leads silent mid-qualification for ``stall_after`` (scaled); returns their owed touch ids.
+    """Enroll leads silent mid-qualification for their playbook's ``stall_after`` (scaled); returns their owed
+    touch ids. Works across businesses: the silent leads are read oldest-heard first in one query (at most
+    ``limit``), and each is held to its own playbook version's ``stall_after``.
 
     Mid-qualification: new or contacted, not yet scored, no rep has the conversation, cadence
     not stopped for good. A
     lead that replied after an earlier enrolment and went quiet again is enrolled again.
     """
     now = utcnow()
-    cutoff = now - scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
     with rt.sessions.begin() as session:
-        stalled = stalled_leads(session, heard_before=cutoff, lead_ids=lead_ids, limit=limit)
+        silent = stalled_leads(session, heard_before=now, lead_ids=lead_ids, limit=limit)
         owed = []
-        for lead in stalled:
-            owed += enroll(session, rt, lead, why="stalled", now=now)
+        for lead in silent:
+            lrt = rt.for_lead(lead.business_id, lead.playbook_version_id)
+            cutoff = now - scaled(lrt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
+            if (lead.last_inbound_at or lead.created_at) <= cutoff:
+                owed += enroll(session, lrt, lead, why="stalled", now=now)
     return owed

@@ -37,7 +37,12 @@ released up to a second early; a job that early waits out the rest rather than s
 
 
 def run_touch(rt: Runtime, touch_id: int) -> SendResult:
-    """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times."""
+    """Run touch ``touch_id`` if it is owed and due; never before its time; safe to run any number of times. Runs
+    as the touch's lead's business, with the playbook version its conversation started on."""
+    scoped = rt.for_lead_id(touch_id=touch_id)
+    if scoped is None:  # erased
+        return SendResult.DONE
+    rt = scoped
     with rt.sessions() as session:
         due = due_times(session, touch_ids=[touch_id]).get(touch_id)
     if due is not None and 0 < (due - utcnow()).total_seconds() <= EARLY_WAIT.total_seconds():
@@ -89,9 +94,9 @@ def _prepare(session: Session, rt: Runtime, touch: Touch, lead: Lead, now: datet
     decided = decide(session, rt, touch, lead, now, draft=draft)
     if isinstance(decided, SendResult):
         return decided, None
-    route = business_route(rt.settings, channel=lead.channel)
+    route = business_route(rt.business, channel=lead.channel)
     message_id = outbox.add_outbound(
-        session, lead_id=lead.id, kind="touch", to_address=lead.address, body=decided.body,
+        session, business_id=lead.business_id, lead_id=lead.id, kind="touch", to_address=lead.address, body=decided.body,
         dedupe_key=f"touch:{touch.id}", from_address=route.from_address,
         messaging_service_sid=route.messaging_service_sid, content_sid=decided.content_sid,
         content_variables=decided.variables, state=outbox.AWAITING_APPROVAL if decided.awaiting else "pending")
@@ -177,7 +182,7 @@ def _stopped(session: Session, lead: Lead, step: Step, *, suppressed: bool | Non
         return f"lead is {lead.status}"
     if lead.taken_over_by:
         return f"{lead.taken_over_by} has the conversation"
-    if suppressed if suppressed is not None else is_suppressed(session, address=lead.address):
+    if suppressed if suppressed is not None else is_suppressed(session, business_id=lead.business_id, address=lead.address):
         return "opted out"
     if is_reactivation(step.id, step.after_s) and lead.status != "dormant":
         return "reactivation goes only to dormant leads"

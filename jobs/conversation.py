@@ -3,6 +3,7 @@ lead's first touch, the stall check that enrols a lead gone quiet, and the CRM n
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from bot.conversation.compliance import opt_outs_first
@@ -17,7 +18,11 @@ from cadence.enrollment import enroll_stalled
 from jobs.process import current
 from jobs.sends import send_now_in_order
 from runtime import Runtime
+from runtime.businesses import UnknownBusiness
 from store.inbound import next_pending, sender_of
+from store.tenancy import DEFAULT_BUSINESS_ID
+
+log = logging.getLogger(__name__)
 
 
 def process_conversation(message_id: int | str) -> int:
@@ -31,17 +36,23 @@ def process_conversation(message_id: int | str) -> int:
     Returns the number of turns run.
     """
     rt = current()
-    if isinstance(message_id, str):
-        sender: str | None = message_id
+    if isinstance(message_id, str):  # an earlier release's job: one business then, the default one
+        conversation: tuple[int, str] | None = (DEFAULT_BUSINESS_ID, message_id)
     else:
         with rt.sessions() as session:
-            sender = sender_of(session, message_id=message_id)
-    if sender is None:  # erased since it was queued
+            conversation = sender_of(session, message_id=message_id)
+    if conversation is None:  # erased since it was queued
+        return 0
+    business_id, sender = conversation
+    try:
+        rt = rt.for_business(business_id)
+    except UnknownBusiness:  # its business was deleted since: nothing of it is left to answer
+        log.warning("conversation of message %s belongs to no business any more; dropped", message_id)
         return 0
     turns = 0
     while True:
         with rt.sessions() as session:
-            message = next_pending(session, from_address=sender)
+            message = next_pending(session, business_id=business_id, from_address=sender)
             pending, failed_before = (message.id, message.attempts > 0) if message else (None, False)
         if pending is None:
             return turns
@@ -70,8 +81,10 @@ def _after_turn(rt: Runtime, turn: TurnResult) -> None:
 
 def _stall_check(rt: Runtime, lead_id: int) -> None:
     """Look again when ``stall_after`` (scaled) has passed; 1 s is added because RQ schedules in whole seconds."""
-    rt.jobs.stall_check(lead_id, scaled(rt.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
-                        + timedelta(seconds=1))
+    scoped = rt.for_lead_id(lead_id)  # the playbook version the lead's conversation started on
+    if scoped is not None:
+        rt.jobs.stall_check(lead_id, scaled(scoped.playbook.cadence.stall_after_s, rt.settings.cadence_seconds_per_day)
+                            + timedelta(seconds=1))
 
 
 def check_stall(lead_id: int) -> int:
@@ -83,7 +96,9 @@ def check_stall(lead_id: int) -> int:
 
 def send_first_touch(lead_id: int, capture_id: int) -> int:
     """Job: send a captured lead's T+0 first touch (``POST /leads``); returns how many messages it queued."""
-    rt = current()
+    rt = current().for_lead_id(lead_id)
+    if rt is None:  # erased since it was queued
+        return 0
     turn = start_conversation(rt, lead_id=lead_id, capture_id=capture_id)
     send_now_in_order(rt, turn.outbox_ids)
     if turn.awaiting_lead is not None:
@@ -93,4 +108,5 @@ def send_first_touch(lead_id: int, capture_id: int) -> int:
 
 def write_crm_note(lead_id: int) -> bool:
     """Job: the model's few-line summary of the lead's conversation on its timeline (see ``bot.reps.notes``)."""
-    return note_conversation(current(), lead_id)
+    rt = current().for_lead_id(lead_id)
+    return rt is not None and note_conversation(rt, lead_id)

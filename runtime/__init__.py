@@ -1,4 +1,5 @@
-"""What a process needs to do Leadline's work, built once from the settings.
+"""What a process needs to do Leadline's work, built once from the settings, and seen as one business at a time
+(:meth:`Runtime.for_business`; the businesses themselves: :mod:`runtime.businesses`, :mod:`runtime.declarations`).
 
 The web app (``app.create_app``) and the worker (``jobs.worker``) each build a :class:`Runtime`
 through :func:`jobs.process.build_runtime`, which wires the :class:`Jobs` port to RQ; jobs reach
@@ -7,11 +8,11 @@ the worker's through :func:`jobs.process.current`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis import Redis
@@ -21,10 +22,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.twilio.client import MessageClient, make_client
-from graph.playbook import Playbook, load_playbook
+from graph.playbook import Playbook, read_playbook
+from runtime.businesses import BusinessContext, Directory
 from settings import Settings
 from store.db import make_engine, make_sessionmaker
+from store.leads import lead_scope
 from store.redis import connect
+from store.tenancy import DEFAULT_BUSINESS_ID
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -87,58 +91,127 @@ class _Unwired:
 
 
 @dataclass
+class _Shared:
+    """What every business's view of one runtime shares, built on first use: the Twilio client, the checkpointer
+    and the compiled graph (one per process: the graph reads its playbook from the turn's context), the send-rate
+    buckets, and a language model per playbook version."""
+
+    resources: ExitStack = field(default_factory=ExitStack)
+    built: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, name: str, build: Callable[[], Any]) -> Any:
+        with self.lock:
+            if name not in self.built:
+                self.built[name] = build()
+            return self.built[name]
+
+
+@dataclass
 class Runtime:
-    """Settings, playbook, database, Redis, queue, the jobs port, and (lazily) the Twilio client and the graph."""
+    """Settings, database, Redis, queue, the jobs port, the businesses, and (lazily) the Twilio client and the graph.
+
+    A runtime serves one business at a time (:attr:`business`, :attr:`playbook`): :meth:`for_business` gives the
+    view of another, sharing everything else. A one-business deployment's runtime serves the ``default`` business
+    from the start; with ``BUSINESSES_DIR`` a request or job scopes it from the business its row belongs to.
+    """
 
     settings: Settings
-    playbook: Playbook
     engine: Engine
     sessions: sessionmaker[Session]
     redis: Redis
     queue: Queue
+    directory: Directory
     jobs: Jobs = field(default_factory=_Unwired)
-    _resources: ExitStack = field(default_factory=ExitStack)
+    scope: BusinessContext | None = None
+    _shared: _Shared = field(default_factory=_Shared)
 
-    @cached_property
+    @property
+    def business(self) -> BusinessContext:
+        """The business this view serves.
+
+        Raises:
+            RuntimeError: a many-business runtime that was not scoped (a programming error: rows of one business
+                would be handled with another's playbook).
+        """
+        if self.scope is not None:
+            return self.scope
+        if not self.directory.single:
+            raise RuntimeError("this runtime serves many businesses: scope it with for_business(business_id)")
+        return self.directory.get(DEFAULT_BUSINESS_ID)
+
+    @property
+    def playbook(self) -> Playbook:
+        """The playbook (version) of :attr:`business`."""
+        return self.business.playbook
+
+    def for_business(self, business_id: int, *, version_id: int | None = None) -> Runtime:
+        """This runtime as business ``business_id`` with playbook version ``version_id`` (None: its current).
+
+        Raises:
+            runtime.businesses.UnknownBusiness: no such business or version.
+        """
+        return replace(self, scope=self.directory.get(business_id, version_id=version_id))
+
+    def for_lead(self, business_id: int, playbook_version_id: int | None) -> Runtime:
+        """This runtime as a lead's business, speaking with the playbook version its conversation started on."""
+        return self.for_business(business_id, version_id=playbook_version_id)
+
+    def for_lead_id(self, lead_id: int | None = None, *, touch_id: int | None = None) -> Runtime | None:
+        """:meth:`for_lead` of lead ``lead_id`` (or of touch ``touch_id``'s lead); None when it is gone (erased).
+        A job takes an id, not a row: this is how it finds whose playbook and senders it works with."""
+        with self.sessions() as session:
+            scope = lead_scope(session, lead_id=lead_id, touch_id=touch_id)
+        return None if scope is None else self.for_lead(*scope)
+
+    @property
     def twilio(self) -> MessageClient:
         """Twilio's Messages resource through the twilio REST client (base URL ``TWILIO_API_BASE_URL``)."""
-        return MessageClient(make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status")
+        return self._shared.get("twilio", lambda: MessageClient(
+            make_client(self.settings), status_callback=f"{self.settings.public_base_url}/twilio/status"))
 
-    @cached_property
+    @property
     def checkpointer(self) -> "BaseCheckpointSaver[str]":
         """The conversations' checkpointer, open for the life of the runtime: the one :attr:`graph` is compiled
         with, which erasure and pruning use directly (imported here: a web process that never runs a turn does
         not load LangGraph)."""
         from store.checkpoints import open_checkpointer
 
-        return self._resources.enter_context(open_checkpointer(
-            self.settings.database_url, pool_size=self.settings.worker_threads))
+        return self._shared.get("checkpointer", lambda: self._shared.resources.enter_context(open_checkpointer(
+            self.settings.database_url, pool_size=self.settings.worker_threads)))
 
-    @cached_property
+    @property
     def graph(self) -> "QualificationGraph":
-        """The conversation graph on :attr:`checkpointer`."""
+        """The conversation graph on :attr:`checkpointer`, compiled once per process for every business."""
         from graph.builder import build_graph
 
-        return build_graph(self.checkpointer)
+        checkpointer = self.checkpointer
+        return self._shared.get("graph", lambda: build_graph(checkpointer))
 
-    @cached_property
+    @property
     def send_rate(self) -> "SendRate":
-        """The per-sender send-rate buckets (shared through Redis)."""
+        """The per-sender send-rate buckets (shared through Redis, keyed by sender: they span every business)."""
         from bot.twilio.rate import SendRate
 
-        return SendRate(self.redis, default_mps=self.settings.twilio_mps, overrides=self.settings.twilio_mps_overrides)
+        return self._shared.get("send_rate", lambda: SendRate(
+            self.redis, default_mps=self.settings.twilio_mps, overrides=self.settings.twilio_mps_overrides))
 
-    @cached_property
+    @property
     def llm(self) -> "LanguageModel | None":
-        """The language model when ``OPENAI_API_KEY`` is set; None: the deterministic path only."""
+        """The language model, speaking with :attr:`playbook`, when ``OPENAI_API_KEY`` is set; None: the
+        deterministic path only."""
         if self.settings.openai_api_key is None:
             return None
         from bot.llm import LanguageModel
 
-        return LanguageModel(self.settings, self.playbook, self.sessions)
+        business = self.business
+        return self._shared.get(f"llm:{business.id}:{business.version_id}",
+                                lambda: LanguageModel(self.settings, business.playbook, self.sessions,
+                                                              business_id=business.id))
 
     def close(self) -> None:
-        self._resources.close()
+        self._shared.resources.close()
+        self.directory.close()
         self.engine.dispose()
 
 
@@ -148,15 +221,19 @@ def build_runtime(settings: Settings, *, jobs: Callable[[Runtime], Jobs] | None 
     Raises:
         graph.playbook.PlaybookError: the playbook is missing or invalid (start-up must stop).
     """
-    playbook = load_playbook(settings.playbook)
+    playbook, document = (None, None) if settings.businesses_dir is not None else read_playbook(settings.playbook)
     # One connection per job thread, and some room on top for the touch threads' claims (each holds one for
     # about a millisecond; more of them wait for a connection rather than open one each).
     engine = make_engine(settings.database_url, pool_size=settings.worker_threads, max_overflow=16)
     redis = connect(settings.redis_url, settings.embedded_redis_path)
     queue = Queue(settings.queue_name, connection=redis, serializer=JSONSerializer,
                   default_timeout=settings.job_timeout_s)
-    rt = Runtime(settings=settings, playbook=playbook, engine=engine, sessions=make_sessionmaker(engine),
-                 redis=redis, queue=queue)
+    sessions = make_sessionmaker(engine)
+    reads = make_sessionmaker(make_engine(settings.database_url, reads_only=True, pool_size=2, max_overflow=8)
+                              ) if settings.uses_sqlite else sessions
+    rt = Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, queue=queue,
+                 directory=Directory(settings, sessions, playbook, document, reads=reads))
+    rt.directory.warm()  # before any transaction of the process's: recording the version may write
     if jobs is not None:
         rt.jobs = jobs(rt)
     return rt

@@ -39,22 +39,27 @@ class Captured:
 
 
 def capture_lead(
-    session: Session, *, event_id: str, source: str, received_at: datetime, channel: str, phone: str,
+    session: Session, *, business_id: int, playbook_version_id: int | None, event_id: str, source: str, received_at: datetime,
+        channel: str, phone: str,
     service_type: str | None, urgency: str | None, contact_method: str, name: str | None, email: str | None,
     timezone: str,
 ) -> Captured:
-    """Record a capture event and create, reopen or leave alone the lead it is for.
+    """Record a capture event of business ``business_id`` and create (on playbook version ``playbook_version_id``),
+    reopen or leave alone the lead it is for. ``event_id`` is idempotent per business.
 
     ``phone`` is E.164, ``received_at`` UTC, ``timezone`` the lead's IANA zone.
     """
-    seen = session.scalar(select(CaptureEvent).where(CaptureEvent.event_id == event_id))
+    seen = session.scalar(select(CaptureEvent).where(CaptureEvent.business_id == business_id,
+                                                     CaptureEvent.event_id == event_id))
     if seen is not None:
         return Captured(lead_id=seen.lead_id, capture_id=seen.id, outcome="already_received")
-    lead = session.scalar(select(Lead).where(Lead.channel == channel, Lead.phone == phone))
+    lead = session.scalar(select(Lead).where(Lead.business_id == business_id, Lead.channel == channel,
+                                             Lead.phone == phone))
     outcome: CaptureResult
     if lead is None:
-        lead = Lead(channel=channel, phone=phone, profile_name=name, email=email, source=source, status="new",
-                    created_at=received_at, answers={}, timezone=timezone)
+        lead = Lead(business_id=business_id, channel=channel, phone=phone, profile_name=name, email=email,
+                    source=source, status="new", created_at=received_at, answers={}, timezone=timezone,
+                    playbook_version_id=playbook_version_id)
         session.add(lead)
         session.flush()
         outcome = "created"
@@ -68,11 +73,12 @@ def capture_lead(
     if outcome != "duplicate":
         lead.profile_name = name or lead.profile_name
         lead.email = email or lead.email
-    if is_suppressed(session, address=phone) and outcome != "duplicate":
+    if is_suppressed(session, business_id=business_id, address=phone) and outcome != "duplicate":
         if lead.status != "opted_out":
             set_status(session, lead=lead, status="opted_out", lost_reason="opted_out")
         outcome = "opted_out"
-    capture = CaptureEvent(event_id=event_id, lead_id=lead.id, source=source, received_at=received_at, channel=channel,
+    capture = CaptureEvent(business_id=business_id, event_id=event_id, lead_id=lead.id, source=source, received_at=received_at,
+                           channel=channel,
                            service_type=service_type, urgency=urgency, contact_method=contact_method,
                            duplicate=outcome == "duplicate")
     session.add(capture)

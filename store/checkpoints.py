@@ -94,9 +94,10 @@ CHANNELS = ("sms", "whatsapp")
 """The channels a number can hold a conversation on, each with a checkpointer thread of its own."""
 
 
-def thread_id(channel: str, phone: str) -> str:
-    """A conversation's checkpointer thread: one per (channel, E.164 phone), e.g. ``sms:+13035550100``."""
-    return f"{channel}:{phone}"
+def thread_id(business_id: int, channel: str, phone: str) -> str:
+    """A conversation's checkpointer thread: one per (business, channel, E.164 phone), e.g. ``b1:sms:+13035550100``:
+    the same number writing to two businesses holds two conversations."""
+    return f"b{business_id}:{channel}:{phone}"
 
 
 def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str) -> None:

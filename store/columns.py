@@ -1,4 +1,5 @@
-"""Column types and the clock the tables share: timestamps kept in UTC, text kept byte for byte.
+"""Column types and the clock the tables share: timestamps kept in UTC, text kept byte for byte, and the
+``business_id`` every tenant-owned row carries.
 
 Re-exported by :mod:`store.models` (the migrations name ``store.models.UTCDateTime``).
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, String, Text, TypeDecorator
+from sqlalchemy import DateTime, ForeignKey, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 
 def utcnow() -> datetime:
@@ -60,3 +62,15 @@ class NulSafeString(NulSafeText):
 
     impl = String
     cache_ok = True
+
+
+class BusinessOwned:
+    """Mixin for a row that belongs to one business (the tenant): a ``business_id`` every query scopes by.
+
+    Deleting a business deletes its rows (``ON DELETE CASCADE``): erasure of a whole business.
+    """
+
+    @declared_attr
+    def business_id(cls) -> Mapped[int]:  # noqa: N805 - SQLAlchemy's declared_attr takes the class
+        """The business this row belongs to (``businesses.id``)."""
+        return mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), index=True)

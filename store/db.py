@@ -19,8 +19,12 @@ POSTGRES_CONNECT_TIMEOUT_S = 3
 """Longest wait to open a Postgres connection, seconds."""
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys so several processes share it.
+
+    ``reads_only``: on SQLite, transactions are not taken as writes (no ``BEGIN IMMEDIATE``, no place in this
+    process's writer queue), so a lookup made while the same thread holds a write transaction (a business's row
+    read in the middle of a turn) neither waits for it nor blocks it; WAL gives each statement a consistent view.
 
     ``postgresql://`` URLs are taken to mean psycopg 3. Errors never carry the statement's bound values
     (SQLAlchemy's ``hide_parameters``): they hold names, numbers and messages, and errors end up in logs.
@@ -40,6 +44,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        if reads_only:
+            return engine
         turns = _WriteTurns()
         event.listen(engine, "begin", turns.begin)
         event.listen(engine, "commit", turns.commit)

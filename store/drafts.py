@@ -9,9 +9,12 @@ from store.models import Lead, Message
 from store.outbox import AWAITING_APPROVAL
 
 
-def pending_draft(session: Session, *, lead_id: int | None = None, owner: str | None = None) -> Message | None:
-    """The newest draft awaiting approval: of lead ``lead_id``, or of any lead ``owner`` owns."""
-    query = select(Message).join(Lead, Lead.id == Message.lead_id).where(Message.outbox_state == AWAITING_APPROVAL)
+def pending_draft(session: Session, *, business_id: int, lead_id: int | None = None,
+                  owner: str | None = None) -> Message | None:
+    """The business's newest draft awaiting approval: of lead ``lead_id``, or of any lead ``owner`` owns (a rep's
+    name means something only within one business)."""
+    query = select(Message).join(Lead, Lead.id == Message.lead_id).where(Message.outbox_state == AWAITING_APPROVAL,
+                                                                         Lead.business_id == business_id)
     if lead_id is not None:
         query = query.where(Message.lead_id == lead_id)
     if owner is not None:

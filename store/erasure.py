@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select, true
 from sqlalchemy.orm import Session
 
 from store.addresses import every_address
@@ -25,17 +25,27 @@ class Erased:
     message_ids: list[int] = field(default_factory=list)
     touch_ids: list[int] = field(default_factory=list)
     consent_records: int = 0
+    conversations: list[tuple[int, str]] = field(default_factory=list)
+    """``(business id, channel)`` of each erased lead: whose checkpointer threads go too."""
 
 
-def erase_number(session: Session, *, phone: str) -> Erased:
+def erase_number(session: Session, *, phone: str, business_id: int | None) -> Erased:
     """Delete the number's leads and everything of theirs, its messages (either direction, any channel,
-    attached to a lead or not), consent records and model-call records. ``phone`` is E.164."""
+    attached to a lead or not), consent records and model-call records. ``phone`` is E.164.
+
+    ``business_id`` limits it to one business (an owner's request); None erases it from every business (a data
+    subject's request to the agency, GDPR art. 17)."""
     addresses = every_address(phone)
-    lead_ids = list(session.scalars(select(Lead.id).where(Lead.phone == phone)))
+
+    def mine(model: type[Lead] | type[Message] | type[ConsentRecord]) -> ColumnElement[bool]:
+        return true() if business_id is None else model.business_id == business_id
+
+    leads = list(session.execute(select(Lead.id, Lead.business_id, Lead.channel).where(Lead.phone == phone, mine(Lead))))
+    lead_ids = [row[0] for row in leads]
     touch_ids = list(session.scalars(select(Touch.id).where(Touch.lead_id.in_(lead_ids)))) if lead_ids else []
-    message_ids = list(session.scalars(select(Message.id).where(or_(
+    message_ids = list(session.scalars(select(Message.id).where(mine(Message), or_(
         Message.lead_id.in_(lead_ids), Message.from_address.in_(addresses), Message.to_address.in_(addresses)))))
-    consents = affected_rows(session, delete(ConsentRecord).where(or_(
+    consents = affected_rows(session, delete(ConsentRecord).where(mine(ConsentRecord), or_(
         ConsentRecord.phone == phone, ConsentRecord.lead_id.in_(lead_ids))))
     if lead_ids:
         session.execute(delete(LlmCall).where(LlmCall.lead_id.in_(lead_ids)))
@@ -46,4 +56,5 @@ def erase_number(session: Session, *, phone: str) -> Erased:
         session.execute(delete(Message).where(Message.id.in_(message_ids)))
     if lead_ids:
         session.execute(delete(Lead).where(Lead.id.in_(lead_ids)))
-    return Erased(lead_ids=lead_ids, message_ids=message_ids, touch_ids=touch_ids, consent_records=consents)
+    return Erased(lead_ids=lead_ids, message_ids=message_ids, touch_ids=touch_ids, consent_records=consents,
+                  conversations=sorted({(row[1], row[2]) for row in leads}))

@@ -27,42 +27,45 @@ def insert_ignore(session: Session, model: type[Base], *conflict_columns: str) -
     raise KeyError(dialect)
 
 
-def store_inbound(session: Session, *, from_address: str, to_address: str, message_sid: str, body: str,
+def store_inbound(session: Session, *, business_id: int, from_address: str, to_address: str, message_sid: str, body: str,
                   profile_name: str | None, media: dict[str, Any] | None, received_at: datetime,
                   tapped: str | None = None) -> int | None:
     """Store one inbound message; returns its id, or None when the MessageSid is already stored.
 
-    ``from_address`` is the prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``);
-    it names the conversation. ``tapped`` is the id of the WhatsApp button or list item the message was a tap
-    on (at most 200 characters). Twilio retries webhooks it thinks failed: the unique
-    MessageSid turns a retry into a no-op, atomically, whatever the number of web processes.
+    ``business_id`` is the business that owns ``to_address`` (the webhook routed it); ``from_address`` is the
+    prospect's canonical Twilio address (``+1…`` or ``whatsapp:+1…``); together they name the conversation.
+    ``tapped`` is the id of the WhatsApp button or list item the message was a tap on (at most 200 characters).
+    Twilio retries webhooks it thinks failed: the unique MessageSid turns a retry into a no-op, atomically,
+    whatever the number of web processes.
     """
     return session.scalar(
         insert_ignore(session, Message, "twilio_sid").values(
-            direction="inbound", kind="prospect", to_address=to_address, from_address=from_address, body=body,
+            business_id=business_id, direction="inbound", kind="prospect", to_address=to_address, from_address=from_address,
+                body=body,
             sender_name=profile_name, media=media, tapped=tapped, twilio_sid=message_sid, status="received",
             created_at=received_at, attempts=0,
         ).returning(Message.id)
     )
 
 
-def next_pending(session: Session, *, from_address: str) -> Message | None:
-    """The sender's oldest inbound message whose turn has not been committed (arrival order)."""
+def next_pending(session: Session, *, business_id: int, from_address: str) -> Message | None:
+    """The sender's oldest inbound message to the business whose turn has not been committed (arrival order)."""
     return session.scalar(
         select(Message)
-        .where(Message.from_address == from_address, Message.direction == "inbound", Message.processed_at.is_(None))
+        .where(Message.business_id == business_id, Message.from_address == from_address, Message.direction == "inbound",
+               Message.processed_at.is_(None))
         .order_by(Message.id)
         .limit(1)
     )
 
 
 def pending_senders(session: Session, *, older_than: datetime) -> list[tuple[str, int]]:
-    """Senders with inbound messages stored before ``older_than`` and still unprocessed, each with the id of
-    its oldest such message: ``[(address, message id)]``."""
+    """Conversations (a sender to a business, of any business) with inbound messages stored before ``older_than``
+    and still unprocessed, each with the id of its oldest such message: ``[(address, message id)]``."""
     rows = session.execute(
         select(Message.from_address, func.min(Message.id)).where(
             Message.direction == "inbound", Message.processed_at.is_(None), Message.created_at < older_than)
-        .group_by(Message.from_address))
+        .group_by(Message.business_id, Message.from_address))
     # An inbound row always has its sender (store_inbound); only outbound rows may lack a from_address.
     return [(address, first) for address, first in rows if address is not None]
 
@@ -71,11 +74,13 @@ DEAD_LETTERED = "dead_lettered"
 """``messages.status`` of an inbound message whose turn was set aside after failing (see :func:`set_aside`)."""
 
 
-def pending_after(session: Session, *, from_address: str, after_id: int) -> list[Message]:
-    """The sender's unprocessed inbound messages that arrived after message ``after_id``, oldest first."""
+def pending_after(session: Session, *, business_id: int, from_address: str, after_id: int) -> list[Message]:
+    """The sender's unprocessed inbound messages to the business that arrived after message ``after_id``, oldest
+    first."""
     return list(session.scalars(
         select(Message)
-        .where(Message.from_address == from_address, Message.direction == "inbound", Message.processed_at.is_(None),
+        .where(Message.business_id == business_id, Message.from_address == from_address, Message.direction == "inbound",
+               Message.processed_at.is_(None),
                Message.id > after_id)
         .order_by(Message.id)))
 
@@ -112,6 +117,7 @@ def dead_letter_count(session: Session, *, since: datetime | None = None, until:
     return session.scalar(query) or 0
 
 
-def sender_of(session: Session, *, message_id: int) -> str | None:
-    """The Twilio address inbound message ``message_id`` came from (its conversation), or None when it is gone."""
-    return session.scalar(select(Message.from_address).where(Message.id == message_id))
+def sender_of(session: Session, *, message_id: int) -> tuple[int, str] | None:
+    """``(business id, Twilio address)`` of inbound message ``message_id``: its conversation; None when it is gone."""
+    row = session.execute(select(Message.business_id, Message.from_address).where(Message.id == message_id)).first()
+    return None if row is None or row[1] is None else (row[0], row[1])

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.addresses import channel_of, phone_of
-from store.models import LEAD_STATUSES, Activity, CaptureEvent, Lead, Message, utcnow
+from store.models import LEAD_STATUSES, Activity, CaptureEvent, Lead, Message, Touch, utcnow
 
 CLOSED_STATUSES = ("disqualified", "booked", "won", "lost", "opted_out")
 
@@ -20,10 +20,11 @@ CLOSED_STATUSES = ("disqualified", "booked", "won", "lost", "opted_out")
 def add_activity(session: Session, *, lead_id: int, kind: str, **data: Any) -> None:
     """Append an entry to the lead's timeline (and move the lead's ``last_activity_at``)."""
     now = utcnow()
-    session.add(Activity(lead_id=lead_id, kind=kind, data=data, created_at=now))
     lead = session.get(Lead, lead_id)
-    if lead is not None:
-        lead.last_activity_at = now
+    if lead is None:
+        raise LookupError(f"no lead {lead_id}")
+    session.add(Activity(business_id=lead.business_id, lead_id=lead_id, kind=kind, data=data, created_at=now))
+    lead.last_activity_at = now
 
 
 def who_acts_next(lead: Lead) -> str:
@@ -92,24 +93,27 @@ def status_before_opt_out(session: Session, *, lead_id: int) -> str:
     return "contacted"
 
 
-def attach_to_lead(session: Session, message: Message) -> Lead:
-    """The lead of an inbound message, created on first contact; the message joins its timeline.
+def attach_to_lead(session: Session, message: Message, *, playbook_version_id: int | None) -> Lead:
+    """The lead of an inbound message in the message's business, created on first contact (on playbook version
+    ``playbook_version_id``, the business's current); the message joins its timeline.
 
     First contact also records the capture event (the seeds' capture contract: event_id,
     source, received_at, channel, contact_method). Runs in the conversation's job, which
     RQ serialises per sender, so one sender's lead is never created twice; the unique
-    (channel, phone) key backs that up.
+    (business, channel, phone) key backs that up.
     """
     if message.from_address is None:  # inbound rows always have one (store.inbound.store_inbound)
         raise ValueError(f"message {message.id} has no sender: not an inbound message")
     channel, phone = channel_of(message.from_address), phone_of(message.from_address)
-    lead = lead_for_address(session, channel=channel, phone=phone)
+    lead = lead_for_address(session, business_id=message.business_id, channel=channel, phone=phone)
     if lead is None:
-        lead = Lead(channel=channel, phone=phone, profile_name=message.sender_name, source=f"inbound_{channel}",
-                    status="new", business_address=message.to_address, created_at=message.created_at, answers={})
+        lead = Lead(business_id=message.business_id, channel=channel, phone=phone, profile_name=message.sender_name,
+                    source=f"inbound_{channel}", status="new", business_address=message.to_address,
+                    created_at=message.created_at, answers={}, playbook_version_id=playbook_version_id)
         session.add(lead)
         session.flush()
-        session.add(CaptureEvent(event_id=message.twilio_sid, lead_id=lead.id, source=lead.source,
+        session.add(CaptureEvent(business_id=lead.business_id, event_id=message.twilio_sid, lead_id=lead.id,
+                                 source=lead.source,
                                  received_at=message.created_at, channel=channel, contact_method=channel))
         add_activity(session, lead_id=lead.id, kind="capture", event_id=message.twilio_sid, source=lead.source)
     if message.sender_name:
@@ -121,9 +125,19 @@ def attach_to_lead(session: Session, message: Message) -> Lead:
     return lead
 
 
-def lead_for_address(session: Session, *, channel: str, phone: str) -> Lead | None:
-    """The lead of a (channel, E.164 phone) conversation, or None before first contact."""
-    return session.scalar(select(Lead).where(Lead.channel == channel, Lead.phone == phone))
+def lead_for_address(session: Session, *, business_id: int, channel: str, phone: str) -> Lead | None:
+    """The business's lead of a (channel, E.164 phone) conversation, or None before first contact."""
+    return session.scalar(select(Lead).where(Lead.business_id == business_id, Lead.channel == channel,
+                                             Lead.phone == phone))
+
+
+def lead_scope(session: Session, *, lead_id: int | None = None, touch_id: int | None = None) -> tuple[int, int | None] | None:
+    """``(business id, playbook version id)`` of lead ``lead_id``, or of touch ``touch_id``'s lead; None when gone."""
+    query = select(Lead.business_id, Lead.playbook_version_id)
+    query = query.where(Lead.id == lead_id) if touch_id is None else query.join(Touch, Touch.lead_id == Lead.id).where(
+        Touch.id == touch_id)
+    row = session.execute(query).first()
+    return None if row is None else (row[0], row[1])
 
 
 def mark_processed(session: Session, *, message_id: int) -> None:
@@ -131,9 +145,9 @@ def mark_processed(session: Session, *, message_id: int) -> None:
     session.execute(update(Message).where(Message.id == message_id).values(processed_at=utcnow()))
 
 
-def leads_for_number(session: Session, *, phone: str) -> list[Lead]:
-    """Every lead (any channel) with this E.164 number."""
-    return list(session.scalars(select(Lead).where(Lead.phone == phone)))
+def leads_for_number(session: Session, *, business_id: int, phone: str) -> list[Lead]:
+    """Every lead of the business (any channel) with this E.164 number."""
+    return list(session.scalars(select(Lead).where(Lead.business_id == business_id, Lead.phone == phone)))
 
 
 def conversation(session: Session, *, lead_id: int, kinds: tuple[str, ...], last: int | None = None) -> list[tuple[str, str]]:
@@ -161,7 +175,7 @@ def stalled_leads(session: Session, *, heard_before: datetime, lead_ids: list[in
                   limit: int = 1000) -> list[Lead]:
     """Leads silent mid-qualification since before ``heard_before`` (UTC) and not enrolled since: new or
     contacted, not yet scored, no rep has the conversation, cadence not stopped for good. A lead that replied
-    after an earlier enrolment and went quiet again counts again. Only ``lead_ids`` when given."""
+    after an earlier enrolment and went quiet again counts again. Only ``lead_ids`` when given; the longest silent first."""
     last_heard = func.coalesce(Lead.last_inbound_at, Lead.created_at)
     query = select(Lead).where(
         Lead.status.in_(("new", "contacted")), Lead.score_total.is_(None), Lead.taken_over_by.is_(None),
@@ -171,19 +185,20 @@ def stalled_leads(session: Session, *, heard_before: datetime, lead_ids: list[in
     )
     if lead_ids is not None:
         query = query.where(Lead.id.in_(lead_ids))
-    return list(session.scalars(query.order_by(Lead.id).limit(limit)))
+    return list(session.scalars(query.order_by(last_heard, Lead.id).limit(limit)))
 
 
-def newest_lead_with_phone(session: Session, *, phone: str) -> Lead | None:
-    """The newest lead with E.164 ``phone`` on any channel."""
-    return session.scalar(select(Lead).where(Lead.phone == phone).order_by(Lead.id.desc()).limit(1))
+def newest_lead_with_phone(session: Session, *, business_id: int, phone: str) -> Lead | None:
+    """The business's newest lead with E.164 ``phone`` on any channel."""
+    return session.scalar(select(Lead).where(Lead.business_id == business_id, Lead.phone == phone)
+                          .order_by(Lead.id.desc()).limit(1))
 
 
-def newest_lead_with_email(session: Session, *, email: str) -> Lead | None:
-    """The newest lead whose email is ``email``, compared whole and case-insensitively (``lower(email) =
+def newest_lead_with_email(session: Session, *, business_id: int, email: str) -> Lead | None:
+    """The business's newest lead whose email is ``email``, compared whole and case-insensitively (``lower(email) =
     lower(:email)``, the same on SQLite and Postgres): no ``LIKE``, whose ``_`` and ``%`` would match others."""
-    return session.scalar(select(Lead).where(func.lower(Lead.email) == func.lower(email)).order_by(Lead.id.desc())
-                          .limit(1))
+    return session.scalar(select(Lead).where(Lead.business_id == business_id, func.lower(Lead.email) == func.lower(email))
+                          .order_by(Lead.id.desc()).limit(1))
 
 
 def first_capture(session: Session, *, lead_id: int) -> CaptureEvent | None:

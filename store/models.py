@@ -1,4 +1,5 @@
-"""Leadline's tables: leads, their messages (inbound and the outbox), timeline, capture events, opt-outs."""
+"""Leadline's tables: leads, their messages (inbound and the outbox), timeline, capture events, opt-outs; each row
+belongs to a business (``BusinessOwned``). Businesses, senders, playbook versions, users: :mod:`store.tenancy`."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from store.addresses import address_for
-from store.columns import NulSafeString, NulSafeText, UTCDateTime, utcnow
+from store.columns import BusinessOwned, NulSafeString, NulSafeText, UTCDateTime, utcnow
 
 __all__ = [
     "LEAD_STATUSES", "LOST_REASONS", "NEXT_ACTION_BY", "TOUCH_RESULTS",
     "Activity", "Base", "CaptureEvent", "ConsentRecord", "Lead", "LlmCall", "Message", "Suppression", "Touch",
     # The column types and clock, from store.columns: callers and the migrations take them from here.
-    "NulSafeString", "NulSafeText", "UTCDateTime", "utcnow",
+    "BusinessOwned", "NulSafeString", "NulSafeText", "UTCDateTime", "utcnow",
 ]
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "booked", "won", "lost", "dormant", "opted_out")
@@ -33,11 +34,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Decimal: Numeric(12, 2)}
 
 
-class Lead(Base):
-    """A prospect on one channel: one row per (channel, phone), like the conversation thread."""
+class Lead(BusinessOwned, Base):
+    """A prospect of one business on one channel: one row per (business, channel, phone), like the conversation
+    thread. The same number can be a lead of two businesses, with two conversations."""
 
     __tablename__ = "leads"
-    __table_args__ = (UniqueConstraint("channel", "phone", name="uq_leads_channel_phone"),
+    __table_args__ = (UniqueConstraint("business_id", "channel", "phone", name="uq_leads_business_channel_phone"),
                       Index("ix_leads_status", "status"),
                       Index("ix_leads_created", "created_at"),
                       Index("ix_leads_queue", "score_total", "last_activity_at"))
@@ -95,6 +97,8 @@ class Lead(Base):
     """First time the lead reached ``qualified`` (kept when it moves on: the qualification rate counts it)."""
     booked_at: Mapped[datetime | None]
     """When its current booking was made; cleared when the booking is cancelled."""
+    playbook_version_id: Mapped[int | None]
+    """The playbook version its conversation started on (``playbook_versions.id``); None: the business's current."""
 
     messages: Mapped[list[Message]] = relationship(back_populates="lead", order_by="Message.id")
     activities: Mapped[list[Activity]] = relationship(back_populates="lead", order_by="Activity.id")
@@ -105,7 +109,7 @@ class Lead(Base):
         return address_for(self.phone, self.channel)
 
 
-class Message(Base):
+class Message(BusinessOwned, Base):
     """One message, inbound or outbound. Outbound rows are the outbox.
 
     An outbound row is written (``outbox_state='pending'``) before any Twilio call, claimed
@@ -116,7 +120,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_lead", "lead_id", "id"),
-                      Index("ix_messages_inbox", "from_address", "processed_at"),
+                      Index("ix_messages_inbox", "business_id", "from_address", "processed_at"),
                       Index("ix_messages_outbox", "outbox_state"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,7 +165,7 @@ class Message(Base):
     lead: Mapped[Lead | None] = relationship(back_populates="messages")
 
 
-class Activity(Base):
+class Activity(BusinessOwned, Base):
     """The lead's timeline: ``status_change`` (``data.from``/``data.to``), ``message``, ``capture``, ``note``."""
 
     __tablename__ = "activities"
@@ -176,13 +180,14 @@ class Activity(Base):
     lead: Mapped[Lead] = relationship(back_populates="activities")
 
 
-class CaptureEvent(Base):
+class CaptureEvent(BusinessOwned, Base):
     """Each new contact normalised into the seeds' capture event shape."""
 
     __tablename__ = "capture_events"
+    __table_args__ = (UniqueConstraint("business_id", "event_id", name="uq_capture_events_business_event"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(64))  # the source's id (a MessageSid…), idempotent per business
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
@@ -197,7 +202,7 @@ class CaptureEvent(Base):
 TOUCH_RESULTS = ("sent", "delivered", "failed", "skipped_quiet_hours", "skipped_no_template", "cancelled")
 
 
-class Touch(Base):
+class Touch(BusinessOwned, Base):
     """One scheduled follow-up: the seeds' recovery attempt. The database holds the whole schedule.
 
     A row exists before its job is enqueued; ``(lead_id, step)`` is unique, so a step is
@@ -233,20 +238,23 @@ class Touch(Base):
     lead: Mapped[Lead] = relationship()
 
 
-class Suppression(Base):
-    """A number that opted out (STOP): nothing is sent to it on any channel until it opts back in.
+class Suppression(BusinessOwned, Base):
+    """A number that opted out (STOP) of one business: nothing is sent to it from that business, on any channel,
+    until it opts back in. Per business because TCPA and the carriers treat an opt-out per sender (CTIA Messaging
+    Principles): a STOP to one business's number does not silence another business.
 
     Keyed by a SHA-256 of the E.164 number so the entry can outlive an erased lead.
     """
 
     __tablename__ = "suppressions"
 
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), primary_key=True)
     phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     keyword: Mapped[str | None] = mapped_column(String(16))
 
 
-class LlmCall(Base):
+class LlmCall(BusinessOwned, Base):
     """One language-model call: what for, how long, how many tokens, and whether its answer was used."""
 
     __tablename__ = "llm_calls"
@@ -266,7 +274,7 @@ class LlmCall(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ConsentRecord(Base):
+class ConsentRecord(BusinessOwned, Base):
     """One consent event for a number: given (a form, the prospect's own first message, START) or revoked
     (STOP, opt-out in words, a carrier's 21610). Appended, never changed: the record of who agreed to what, when.
 

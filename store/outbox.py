@@ -29,14 +29,14 @@ AWAITING_APPROVAL = "awaiting_approval"
 
 
 def new_outbound(
-    *, lead_id: int | None, kind: str, to_address: str, body: str | None,
+    *, business_id: int, lead_id: int | None, kind: str, to_address: str, body: str | None,
     dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
     content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
     send_after: datetime | None = None, state: str = "pending",
 ) -> Message:
     """An outbox row, not yet added to a session: :func:`add_outbound` adds one; a batch adds many at once,
     after :func:`queued_keys` says which of its keys were queued before."""
-    return Message(lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
+    return Message(business_id=business_id, lead_id=lead_id, direction="outbound", kind=kind, to_address=to_address, body=body,
                    from_address=from_address, messaging_service_sid=messaging_service_sid, content_sid=content_sid,
                    content_variables=content_variables, send_after=send_after, dedupe_key=dedupe_key,
                    outbox_state=state, attempts=0, created_at=utcnow())
@@ -50,19 +50,20 @@ def queued_keys(session: Session, dedupe_keys: list[str]) -> set[str]:
 
 
 def add_outbound(
-    session: Session, *, lead_id: int | None, kind: str, to_address: str, body: str | None,
+    session: Session, *, business_id: int, lead_id: int | None, kind: str, to_address: str, body: str | None,
     dedupe_key: str, from_address: str | None = None, messaging_service_sid: str | None = None,
     content_sid: str | None = None, content_variables: dict[str, Any] | None = None,
     send_after: datetime | None = None, state: str = "pending",
 ) -> int | None:
-    """Queue a message for sending (not before ``send_after``, UTC); returns its id, or None when
-    ``dedupe_key`` was already queued.
+    """Queue a message of business ``business_id`` for sending (not before ``send_after``, UTC); returns its id,
+    or None when ``dedupe_key`` was already queued.
 
     The unique ``dedupe_key`` makes re-running the code that queued it harmless: one
     ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` (SQLite and Postgres), a single
     round trip whether or not the row exists.
     """
-    row = new_outbound(lead_id=lead_id, kind=kind, to_address=to_address, body=body, dedupe_key=dedupe_key,
+    row = new_outbound(business_id=business_id, lead_id=lead_id, kind=kind, to_address=to_address, body=body,
+                       dedupe_key=dedupe_key,
                        from_address=from_address, messaging_service_sid=messaging_service_sid,
                        content_sid=content_sid, content_variables=content_variables, send_after=send_after,
                        state=state)
@@ -80,11 +81,11 @@ def cancel(session: Session, *, message_id: int, reason: str) -> None:
     )
 
 
-def cancel_pending(session: Session, *, to_addresses: list[str], reason: str) -> int:
-    """Cancel every pending row to these addresses; returns how many."""
+def cancel_pending(session: Session, *, business_id: int, to_addresses: list[str], reason: str) -> int:
+    """Cancel every pending row of business ``business_id`` to these addresses; returns how many."""
     return affected_rows(
         session,
-        update(Message).where(Message.to_address.in_(to_addresses),
+        update(Message).where(Message.business_id == business_id, Message.to_address.in_(to_addresses),
                               Message.outbox_state.in_(("pending", AWAITING_APPROVAL)))
         .values(outbox_state="cancelled", error_message=reason)
     )

@@ -6,9 +6,10 @@ rows are made safe for a spreadsheet here, once: see :func:`spreadsheet_safe`.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -35,14 +36,17 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def owner_report(session: Session, *, since: datetime | None = None, until: datetime | None = None,
-                 batch: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every lead captured in the window, oldest first, streamed in batches.
+def owner_report(session: Session, *, business_id: int | None, since: datetime | None = None,
+                 until: datetime | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every lead of business ``business_id`` (None: of every business, for the agency) captured in the window,
+    oldest first, streamed in batches.
 
     Minutes and USD are numbers (USD as a ``"1200.00"`` string); every text cell (a lead's source, owner…, which
     come from outside) is :func:`spreadsheet_safe`.
     """
     window = [Lead.created_at >= since] if since else []
+    if business_id is not None:
+        window.append(Lead.business_id == business_id)
     if until:
         window.append(Lead.created_at < until)
     minutes = minutes_between(Lead.first_response_at, Lead.created_at)
@@ -58,3 +62,15 @@ def owner_report(session: Session, *, since: datetime | None = None, until: date
         if values["estimated_value_usd"] is not None:
             values["estimated_value_usd"] = f"{values['estimated_value_usd']:.2f}"
         yield values
+
+
+def write_csv(session: Session, output: IO[str], *, business_id: int | None, since: datetime | None = None,
+              until: datetime | None = None) -> int:
+    """Write :func:`owner_report` to ``output`` as CSV with a header row; returns the number of leads written."""
+    writer = csv.DictWriter(output, fieldnames=FIELDS)
+    writer.writeheader()
+    count = 0
+    for row in owner_report(session, business_id=business_id, since=since, until=until):
+        writer.writerow(row)
+        count += 1
+    return count

@@ -37,6 +37,8 @@ class ClaimedSend:
     messaging_service_sid: str | None
     content_sid: str | None
     content_variables: dict[str, Any] | None
+    business_id: int
+    """The business sending it: its opt-out list is the one checked."""
 
 
 
@@ -47,7 +49,7 @@ class SendChecks:
     earlier_unsent: bool
     """An earlier row to the same recipient of the same lead is still pending or claimed."""
     suppressed: bool
-    """The number has opted out (the suppression list, which outlives erasure)."""
+    """The number has opted out of the sending business (its suppression list, which outlives erasure)."""
     lead_status: str | None
     stop_reason: str | None
 
@@ -60,7 +62,7 @@ _CLAIM_FOR_SEND = (
     .values(outbox_state="claimed", claimed_at=bindparam("now"), attempts=_messages.c.attempts + 1)
     .returning(_messages.c.id, _messages.c.lead_id, _messages.c.kind, _messages.c.to_address, _messages.c.body,
                _messages.c.from_address, _messages.c.messaging_service_sid, _messages.c.content_sid,
-               _messages.c.content_variables))
+               _messages.c.content_variables, _messages.c.business_id))
 """Built once: every send runs it, and building a statement costs more than running it on SQLite."""
 
 
@@ -73,6 +75,7 @@ _EARLIER_UNSENT = select(_earlier.c.id).where(
 
 
 _SUPPRESSED = select(Suppression.__table__.c.phone_hash).where(
+    Suppression.__table__.c.business_id == bindparam("business_id"),
     Suppression.__table__.c.phone_hash == bindparam("phone_hash")).exists()
 
 
@@ -107,9 +110,11 @@ def send_checks(session: Session, claimed: ClaimedSend) -> SendChecks:
     row = None
     if claimed.lead_id is not None:
         row = connection.execute(_SEND_CHECKS, {"lead_id": claimed.lead_id, "message_id": claimed.id,
-                                                "to_address": claimed.to_address, "phone_hash": key}).one_or_none()
+                                                "to_address": claimed.to_address, "phone_hash": key,
+                                                "business_id": claimed.business_id}).one_or_none()
     if row is None:  # no lead, or it was erased since the row was queued
-        return SendChecks(False, bool(connection.execute(_SUPPRESSED_ONLY, {"phone_hash": key}).scalar()), None, None)
+        suppressed = connection.execute(_SUPPRESSED_ONLY, {"phone_hash": key, "business_id": claimed.business_id})
+        return SendChecks(False, bool(suppressed.scalar()), None, None)
     return SendChecks(bool(row[0]), bool(row[1]), row[2], row[3])
 
 
@@ -126,6 +131,8 @@ class SentRecord:
     from_address: str | None
     """The sender Twilio used (a Messaging Service picks one), else the row's own."""
     sent_at: datetime
+    business_id: int | None = None
+    """The sending business (None in a record an earlier release kept: read from the lead)."""
 
 
 
@@ -145,8 +152,13 @@ def record_sent(session: Session, records: list[SentRecord], *, prospect_kinds: 
     on_timeline = [r for r in records if r.lead_id is not None]
     if not on_timeline:
         return
+    missing = {r.lead_id for r in on_timeline if r.business_id is None}
+    owners = {lead_id: business_id for lead_id, business_id in session.execute(
+        select(Lead.id, Lead.business_id).where(Lead.id.in_(missing)))} if missing else {}
     session.execute(insert(Activity), [
-        {"lead_id": r.lead_id, "kind": "message", "created_at": r.sent_at,
+        {"business_id": r.business_id if r.business_id is not None else owners.get(cast(int, r.lead_id)), "lead_id": r.lead_id,
+            "kind": "message",
+         "created_at": r.sent_at,
          "data": {"direction": "outbound", "message_id": r.message_id, "message_kind": r.kind}} for r in on_timeline])
     now = utcnow()
     first = sorted({r.lead_id for r in records if r.lead_id is not None and r.kind in prospect_kinds})
@@ -226,9 +238,11 @@ def record_status(session: Session, *, twilio_sid: str, status: str, error_code:
 
 
 
-def recipient(session: Session, *, twilio_sid: str) -> str | None:
-    """The address a message went to, by MessageSid; None for an unknown sid."""
-    return session.scalar(select(Message.to_address).where(Message.twilio_sid == twilio_sid))
+def recipient(session: Session, *, twilio_sid: str) -> tuple[int, str] | None:
+    """``(business id, address)`` a message went to, by MessageSid: a status callback finds its business by its
+    message. None for an unknown sid."""
+    row = session.execute(select(Message.business_id, Message.to_address).where(Message.twilio_sid == twilio_sid)).first()
+    return None if row is None else (row[0], row[1])
 
 
 

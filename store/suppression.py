@@ -1,4 +1,4 @@
-"""Opt-outs: numbers that texted STOP get nothing more, on SMS or WhatsApp, until START.
+"""Opt-outs: numbers that texted STOP get nothing more from that business, on SMS or WhatsApp, until START.
 
 Source: CTIA Messaging Principles and Twilio's Advanced Opt-Out (STOP, START, HELP keywords).
 """
@@ -20,26 +20,31 @@ def phone_hash(address: str) -> str:
     return hashlib.sha256(phone_of(address).encode()).hexdigest()
 
 
-def is_suppressed(session: Session, *, address: str) -> bool:
-    """Whether the number behind ``address`` has opted out."""
-    return session.scalar(select(Suppression.phone_hash).where(Suppression.phone_hash == phone_hash(address))) is not None
+def is_suppressed(session: Session, *, business_id: int, address: str) -> bool:
+    """Whether the number behind ``address`` has opted out of business ``business_id``."""
+    return session.get(Suppression, (business_id, phone_hash(address))) is not None
 
 
-def suppress(session: Session, *, address: str, keyword: str | None) -> None:
-    """Record an opt-out for the number behind ``address`` (idempotent)."""
-    key = phone_hash(address)
+def suppress(session: Session, *, business_id: int, address: str, keyword: str | None) -> None:
+    """Record an opt-out of business ``business_id`` for the number behind ``address`` (idempotent)."""
+    key = (business_id, phone_hash(address))
     if session.get(Suppression, key) is None:
-        session.add(Suppression(phone_hash=key, keyword=keyword))
+        session.add(Suppression(business_id=business_id, phone_hash=key[1], keyword=keyword))
         session.flush()
 
 
-def unsuppress(session: Session, *, address: str) -> bool:
-    """Lift an opt-out (START/UNSTOP/YES); True when there was one."""
-    return bool(affected_rows(session, delete(Suppression).where(Suppression.phone_hash == phone_hash(address))))
+def unsuppress(session: Session, *, business_id: int, address: str) -> bool:
+    """Lift an opt-out of business ``business_id`` (START/UNSTOP/YES); True when there was one."""
+    return bool(affected_rows(session, delete(Suppression).where(Suppression.business_id == business_id,
+                                                                 Suppression.phone_hash == phone_hash(address))))
 
 
-def suppressed_hashes(session: Session, *, hashes: set[str]) -> set[str]:
-    """Those of the phone hashes ``hashes`` (:func:`phone_hash`) that are on the opt-out list."""
-    if not hashes:
+def suppressed_pairs(session: Session, *, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of the ``(business id, phone hash)`` pairs (:func:`phone_hash`) on the opt-out list (one SELECT,
+    whatever the number of businesses)."""
+    if not pairs:
         return set()
-    return set(session.scalars(select(Suppression.phone_hash).where(Suppression.phone_hash.in_(hashes))))
+    hashes = {h for _, h in pairs}
+    rows = session.execute(select(Suppression.business_id, Suppression.phone_hash)
+                           .where(Suppression.phone_hash.in_(hashes)))
+    return {(business_id, digest) for business_id, digest in rows if (business_id, digest) in pairs}

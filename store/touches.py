@@ -15,7 +15,7 @@ from sqlalchemy import Row, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.db import affected_rows
-from store.models import Message, Touch
+from store.models import Lead, Message, Touch
 
 OPEN_RESULTS = (None, "skipped_quiet_hours")
 """A touch's ``result`` while it is still owed: never tried, or deferred past the lead's quiet hours."""
@@ -38,6 +38,7 @@ def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]
     Returns the ids of the touches now owed.
     """
     existing = {t.step: t for t in session.scalars(select(Touch).where(Touch.lead_id == lead_id))}
+    business_id = session.scalar(select(Lead.business_id).where(Lead.id == lead_id))
     missed = [step for step, due_at in steps if due_at <= now and step not in existing]
     catch_up = missed[-1] if missed else None
     owed = []
@@ -50,7 +51,7 @@ def schedule(session: Session, *, lead_id: int, steps: list[tuple[str, datetime]
         elif due_at <= now and (touch is None or touch.result == "cancelled"):
             continue  # its day has passed
         if touch is None:
-            touch = Touch(lead_id=lead_id, step=step, attempt_number=number, due_at=due_at)
+            touch = Touch(business_id=business_id, lead_id=lead_id, step=step, attempt_number=number, due_at=due_at)
             session.add(touch)
         touch.result, touch.next_attempt_at, touch.enqueued_at = None, max(due_at, touch.next_attempt_at or due_at), None
         touch.message_id = None

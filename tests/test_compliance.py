@@ -104,9 +104,9 @@ def test_opt_out_is_checked_right_before_the_send(runtime, phone):
     """A send queued before a STOP is cancelled when its turn to go comes."""
     number = phone()
     with runtime.sessions.begin() as s:
-        queued = outbox.add_outbound(s, lead_id=None, kind="reply", to_address=number, body="queued earlier",
+        queued = outbox.add_outbound(s, business_id=1, lead_id=None, kind="reply", to_address=number, body="queued earlier",
                                      dedupe_key=f"test:{number}", from_address="+15005550006")
-        opt_out(s, phone=number, keyword="STOP")
+        opt_out(s, business_id=1, phone=number, keyword="STOP")
         s.get(Message, queued).outbox_state = "pending"  # as if queued by a job the STOP did not see
     assert send(runtime, queued) is SendResult.CANCELLED
     with runtime.sessions() as s:
@@ -120,9 +120,9 @@ def test_twilio_21610_marks_the_number_opted_out(runtime, sandbox, phone):
     number = phone()
     requests.post(f"{sandbox.url}/sandbox/optouts", data={"Phone": number}, timeout=10).raise_for_status()
     with runtime.sessions.begin() as s:
-        queued = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="hello",
+        queued = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=number, body="hello",
                                      dedupe_key=f"test21610:{number}", from_address="+15005550006")
     assert send(runtime, queued) is SendResult.FAILED
     with runtime.sessions() as s:
         assert s.get(Message, queued).error_code == 21610
-        assert is_suppressed(s, address=number)
+        assert is_suppressed(s, business_id=1, address=number)

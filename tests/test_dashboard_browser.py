@@ -235,7 +235,8 @@ def test_a_draft_awaiting_approval_is_edited_and_sent_from_the_lead_page(page, p
     lead = lead_of(sessions, p.number)
     with sessions.begin() as s:  # what a touch job leaves when the model drafted for a hot lead
         s.get(type(lead), lead.id).timezone = midday_zone()  # approval outside the lead's quiet hours
-        draft_id = outbox.add_outbound(s, lead_id=lead.id, kind="touch", to_address=p.number, body="Drafted follow-up",
+        draft_id = outbox.add_outbound(s, business_id=1, lead_id=lead.id, kind="touch", to_address=p.number,
+                                       body="Drafted follow-up",
                                        dedupe_key=f"touch:test-draft-{lead.id}", from_address="+15005550006",
                                        state=outbox.AWAITING_APPROVAL)
     log_in(page)

@@ -82,7 +82,7 @@ def fresh_throttle(redis_conn: Redis) -> Iterator[None]:
 @pytest.fixture
 def lead_id(sessions: Any, phone: Any) -> int:
     with sessions.begin() as s:
-        lead = Lead(phone=phone(), channel="sms", source="test", status="contacted", answers={})
+        lead = Lead(business_id=1, phone=phone(), channel="sms", source="test", status="contacted", answers={})
         s.add(lead)
         s.flush()
         return lead.id

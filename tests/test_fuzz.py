@@ -365,4 +365,4 @@ def test_after_the_fuzz_a_normal_conversation_is_answered_and_no_fuzzed_message_
     # The fuzz may have sent STOP from the rep's phone: the rep is opted back in for the tests after this one.
     Prospect(sandbox, REP_PHONE).say("START")
     with sessions() as s:
-        wait_for(lambda: not is_suppressed(s, address=REP_PHONE) or s.rollback(), what="the rep opted back in")
+        wait_for(lambda: not is_suppressed(s, business_id=1, address=REP_PHONE) or s.rollback(), what="the rep opted back in")

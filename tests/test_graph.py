@@ -84,12 +84,12 @@ def test_a_long_conversation_keeps_one_checkpoint_and_still_resumes(prospect, se
         p.say(body)
         p.wait_for_replies(n + 2)  # greeting and question, then one reply per message (a re-ask for "whenever")
     with open_checkpointer(settings.database_url) as saver:
-        saved = list(saver.list({"configurable": {"thread_id": f"sms:{p.number}"}}))
+        saved = list(saver.list({"configurable": {"thread_id": f"b1:sms:{p.number}"}}))
     assert len(saved) == 1
     if settings.database_url.startswith("postgresql"):  # and no channel value only older checkpoints referenced
         with psycopg.connect(libpq_url(settings.database_url)) as conn:
             blobs = conn.execute("SELECT channel, version FROM checkpoint_blobs WHERE thread_id = %s",
-                                 (f"sms:{p.number}",)).fetchall()
+                                 (f"b1:sms:{p.number}",)).fetchall()
         versions = saved[0].checkpoint["channel_versions"]
         assert blobs and all(versions.get(channel) == version for channel, version in blobs), blobs
     assert saved[0].checkpoint["channel_values"]["answers"] == {"service_type": "replacement", "urgency": "now",

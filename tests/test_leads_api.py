@@ -93,7 +93,7 @@ def test_an_opted_out_number_is_recorded_not_messaged(web, worker, sandbox, sess
 
     def opted_out():
         with sessions() as s:
-            return is_suppressed(s, address=number)
+            return is_suppressed(s, business_id=1, address=number)
 
     wait_for(opted_out, what="the STOP to be processed")
     answer = post(web, form_lead(number))

@@ -58,7 +58,8 @@ def test_every_old_path_still_imports():
 def test_an_old_conversation_job_answers_the_prospect(rt, sandbox):
     phone = new_phone()
     with rt.sessions.begin() as s:
-        message_id = store_inbound(s, from_address=phone, to_address="+15005550006", message_sid=f"SM{phone[1:]}old",
+        message_id = store_inbound(s, business_id=1, from_address=phone, to_address="+15005550006",
+                                   message_sid=f"SM{phone[1:]}old",
                                    body="hi", profile_name=None, media=None, received_at=utcnow())
     assert run_old_job(rt, "cadence.jobs.process_conversation", message_id).return_value() == 1
     assert any("Summit Roofing" in m["body"] for m in messages_to(sandbox, phone))
@@ -67,7 +68,8 @@ def test_an_old_conversation_job_answers_the_prospect(rt, sandbox):
 def test_an_old_first_touch_job_texts_the_captured_lead(rt, sandbox):
     phone = new_phone()
     with rt.sessions.begin() as s:
-        captured = capture_lead(s, event_id=f"legacy-{phone}", source="web_form", received_at=utcnow(),
+        captured = capture_lead(s, business_id=1, playbook_version_id=None, event_id=f"legacy-{phone}", source="web_form",
+                                received_at=utcnow(),
                                 channel="sms", phone=phone, service_type=None, urgency=None, contact_method="sms",
                                 name="Ann", email=None, timezone=daytime_zone())
     run_old_job(rt, "cadence.jobs.start_conversation", captured.lead_id, captured.capture_id)
@@ -77,11 +79,11 @@ def test_an_old_first_touch_job_texts_the_captured_lead(rt, sandbox):
 def test_old_send_jobs_send_their_rows_once_in_order(rt, sandbox):
     phone, other = new_phone(), new_phone()
     with rt.sessions.begin() as s:
-        one = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=phone, body="first",
+        one = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=phone, body="first",
                                   dedupe_key=f"legacy:{phone}:1", from_address="+15005550006")
-        two = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=phone, body="second",
+        two = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=phone, body="second",
                                   dedupe_key=f"legacy:{phone}:2", from_address="+15005550006")
-        three = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=other, body="alone",
+        three = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=other, body="alone",
                                     dedupe_key=f"legacy:{other}:1", from_address="+15005550006")
     run_old_job(rt, "cadence.jobs.send_in_order", [one, two])
     run_old_job(rt, "cadence.jobs.send_message", three)
@@ -94,7 +96,8 @@ def due_day1(rt) -> tuple[str, int]:
     """A lead captured a day and a bit ago, so its day-1 touch is due now; returns its phone and touch id."""
     phone = new_phone()
     with rt.sessions.begin() as s:
-        lead = Lead(phone=phone, channel="sms", source="test", status="contacted", answers={}, timezone=daytime_zone(),
+        lead = Lead(business_id=1, phone=phone, channel="sms", source="test", status="contacted", answers={},
+                    timezone=daytime_zone(),
                     created_at=utcnow() - timedelta(days=1, seconds=5))
         s.add(lead)
         s.flush()
@@ -114,7 +117,7 @@ def test_old_touch_jobs_send_the_touch_once(rt, sandbox, path):
 
 def test_an_old_stall_check_enrols_a_lead_gone_quiet(rt):
     with rt.sessions.begin() as s:
-        lead = Lead(phone=new_phone(), channel="sms", source="sms", status="contacted", answers={},
+        lead = Lead(business_id=1, phone=new_phone(), channel="sms", source="sms", status="contacted", answers={},
                     timezone=daytime_zone(), created_at=utcnow() - timedelta(days=2),
                     last_inbound_at=utcnow() - timedelta(days=2))
         s.add(lead)
@@ -127,7 +130,7 @@ def test_an_old_stall_check_enrols_a_lead_gone_quiet(rt):
 
 def test_an_old_crm_note_job_runs_without_a_model(rt):
     with rt.sessions.begin() as s:
-        lead = Lead(phone=new_phone(), channel="sms", source="sms", status="qualified", answers={},
+        lead = Lead(business_id=1, phone=new_phone(), channel="sms", source="sms", status="qualified", answers={},
                     timezone=daytime_zone(), created_at=utcnow())
         s.add(lead)
         s.flush()

@@ -42,7 +42,7 @@ def model(server: Any, tmp_path: Path, **overrides: Any) -> tuple[LanguageModel,
                         openai_api_key="sk-test", openai_base_url=f"{server.url}/v1", llm_model="tiny",
                         **overrides)
     server.requests.clear()
-    return LanguageModel(settings, load_playbook(ROOT / "playbook.yaml"), sessions), sessions
+    return LanguageModel(settings, load_playbook(ROOT / "playbook.yaml"), sessions, business_id=1), sessions
 
 
 def outcomes(sessions: Any) -> list[tuple[str, int]]:
@@ -66,7 +66,8 @@ def test_openai_itself_gets_only_max_completion_tokens(tmp_path):
     url = f"sqlite:///{tmp_path}/llm.db"
     settings = Settings(_env_file=None, twilio_account_sid="ACtest", twilio_auth_token="test", database_url=url,
                         openai_api_key="sk-test", llm_max_tokens=40)
-    llm = LanguageModel(settings, load_playbook(ROOT / "playbook.yaml"), make_sessionmaker(make_engine(url)))
+    llm = LanguageModel(settings, load_playbook(ROOT / "playbook.yaml"), make_sessionmaker(make_engine(url)),
+                        business_id=1)
     assert llm.chat.max_tokens == 40 and not llm.chat.extra_body
 
 

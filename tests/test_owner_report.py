@@ -45,7 +45,8 @@ def report_app(tmp_path_factory, redis_url) -> Any:
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as s:
         def lead(phone: str, **kw: Any) -> Lead:
-            row = Lead(phone=phone, channel=kw.pop("channel", "sms"), answers={}, created_at=kw.pop("created_at", T0),
+            row = Lead(business_id=1, phone=phone, channel=kw.pop("channel", "sms"), answers={},
+                       created_at=kw.pop("created_at", T0),
                        first_response_due_at=T0 + minutes(5), **kw)
             s.add(row)
             s.flush()
@@ -62,20 +63,21 @@ def report_app(tmp_path_factory, redis_url) -> Any:
         lead("+17205550105", source="form", status="qualified", created_at=datetime(2020, 5, 2, tzinfo=timezone.utc),
              qualified_at=datetime(2020, 5, 2, tzinfo=timezone.utc))  # outside the window
         lead("+17205550106", source="form", status="qualified", created_at=utcnow(), qualified_at=utcnow())
-        s.add(CaptureEvent(event_id="dup-1", lead_id=hot.id, source="form", received_at=T0 + minutes(60),
+        s.add(CaptureEvent(business_id=1, event_id="dup-1", lead_id=hot.id, source="form", received_at=T0 + minutes(60),
                            channel="sms", contact_method="sms", duplicate=True))
-        sent = Message(lead_id=slow.id, direction="outbound", kind="touch", to_address=slow.phone, body="day 1",
+        sent = Message(business_id=1, lead_id=slow.id, direction="outbound", kind="touch", to_address=slow.phone, body="day 1",
                        outbox_state="sent", status="delivered", sent_at=datetime(2020, 3, 3, 16, tzinfo=timezone.utc))
-        refused = Message(lead_id=slow.id, direction="outbound", kind="touch", to_address=slow.phone, body="day 3",
+        refused = Message(business_id=1, lead_id=slow.id, direction="outbound", kind="touch", to_address=slow.phone, body="day 3",
                           outbox_state="failed", status="failed", error_code=30007)
         s.add_all([sent, refused])
         s.flush()
         s.add_all([
-            Touch(lead_id=slow.id, step="day1", attempt_number=1, due_at=T0 + timedelta(days=1), result="delivered",
+            Touch(business_id=1, lead_id=slow.id, step="day1", attempt_number=1, due_at=T0 + timedelta(days=1),
+                  result="delivered",
                   attempted_at=datetime(2020, 3, 3, 16, tzinfo=timezone.utc), message_id=sent.id),
-            Touch(lead_id=slow.id, step="day3", attempt_number=2, due_at=T0 + timedelta(days=3), result="failed",
+            Touch(business_id=1, lead_id=slow.id, step="day3", attempt_number=2, due_at=T0 + timedelta(days=3), result="failed",
                   attempted_at=datetime(2020, 3, 5, 16, tzinfo=timezone.utc), message_id=refused.id),
-            Touch(lead_id=hot.id, step="day1", attempt_number=1, due_at=T0 + timedelta(days=1),
+            Touch(business_id=1, lead_id=hot.id, step="day1", attempt_number=1, due_at=T0 + timedelta(days=1),
                   result="skipped_quiet_hours", attempted_at=datetime(2020, 3, 3, 4, tzinfo=timezone.utc)),
         ])
     engine.dispose()
@@ -226,7 +228,7 @@ def test_the_report_rows_keep_numbers_as_numbers(report_app):
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
-            rows = list(owner_report(session, since=T0 - minutes(1), until=T0 + minutes(1)))
+            rows = list(owner_report(session, business_id=None, since=T0 - minutes(1), until=T0 + minutes(1)))
     finally:
         engine.dispose()
     assert {type(r["lead_id"]) for r in rows} == {int}

@@ -127,11 +127,12 @@ def test_a_rep_command_with_a_huge_lead_id_is_answered_and_the_reps_stop_still_a
     try:
         rep.say("STOP")
         with sessions() as s:
-            wait_for(lambda: is_suppressed(s, address=REP_PHONE) or s.rollback(), timeout=10, what="the rep's STOP")
+            wait_for(lambda: is_suppressed(s, business_id=1, address=REP_PHONE) or s.rollback(), timeout=10,
+                     what="the rep's STOP")
     finally:
         rep.say("START")
         with sessions() as s:
-            wait_for(lambda: not is_suppressed(s, address=REP_PHONE) or s.rollback(), timeout=10,
+            wait_for(lambda: not is_suppressed(s, business_id=1, address=REP_PHONE) or s.rollback(), timeout=10,
                      what="the rep's START")
 
 
@@ -155,7 +156,7 @@ def test_a_stop_behind_a_message_whose_turn_keeps_failing_takes_effect_within_se
     p.say("flaky-1")
     p.say("STOP")
     with stack.sessions() as s:
-        wait_for(lambda: is_suppressed(s, address=p.number) or s.rollback(), timeout=6,
+        wait_for(lambda: is_suppressed(s, business_id=1, address=p.number) or s.rollback(), timeout=6,
                  what="the STOP applied ahead of the failing message")
     flaky = inbound(stack.sessions, p.address, "flaky-1")
     assert flaky.processed_at is None, "a transient failure is retried, not dead-lettered at once"
@@ -201,14 +202,14 @@ def test_a_failed_turn_applies_the_stops_behind_it_then_is_retried_or_set_aside_
     ids: list[int] = []
     try:
         with rt.sessions.begin() as s:
-            ids += [store_inbound(s, from_address=number, to_address="+15005550006", message_sid=f"SM{n:032x}",
+            ids += [store_inbound(s, business_id=1, from_address=number, to_address="+15005550006", message_sid=f"SM{n:032x}",
                                  body=body, profile_name=None, media=None, received_at=later)
                    for n, body in ((int(number[1:]) * 10 + 1, "hello there"), (int(number[1:]) * 10 + 2, "Stop."),
                                    (int(number[1:]) * 10 + 3, "2"))]
         away = OperationalError("UPDATE messages", {}, Exception("server closed the connection unexpectedly"))
         assert turn_failed(rt, sender=number, message_id=ids[0], exc=away) is False
         with rt.sessions() as s:
-            assert is_suppressed(s, address=number), "the STOP behind the failing message is applied at once"
+            assert is_suppressed(s, business_id=1, address=number), "the STOP behind the failing message is applied at once"
             first, stop, answer = (s.get(Message, i) for i in ids)
             assert (first.attempts, first.processed_at) == (1, None)
             assert stop.processed_at is not None and answer.processed_at is None  # only the STOP jumps the line

@@ -91,7 +91,7 @@ def test_erasure_leaves_nothing_of_the_number_but_its_hashed_opt_out(prospect, w
     assert rows_mentioning(settings.database_url, "Erin Erased") == []
     assert not [k for k in redis_conn.scan_iter(match=f"*{digits}*")]
     with sessions() as s:
-        assert is_suppressed(s, address=p.number), "an opted-out number stays opted out"
+        assert is_suppressed(s, business_id=1, address=p.number), "an opted-out number stays opted out"
     p.say("hello again")  # still nothing goes to it, and nothing is sent
     p.assert_no_more(6)
 
@@ -106,7 +106,7 @@ def test_leadline_erase_on_the_command_line(prospect, settings, sessions):
     assert run.stdout.startswith("leads: 1, messages: 3,")
     assert rows_mentioning(settings.database_url, p.number[2:]) == []
     with sessions() as s:
-        assert not is_suppressed(s, address=p.number)  # it never opted out: erasure adds no opt-out
+        assert not is_suppressed(s, business_id=1, address=p.number)  # it never opted out: erasure adds no opt-out
     bad = subprocess.run([sys.executable, "-c", "from app import cli; cli()", "erase", "not-a-number", "--yes"],
                          env=settings_env(settings), cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "PHONE" in bad.stderr

@@ -26,7 +26,7 @@ def test_a_message_stored_while_redis_lost_its_job_is_still_answered(runtime, wo
     """The webhook stored the message but its job never reached the queue (Redis down, or flushed)."""
     number = phone()
     with runtime.sessions.begin() as s:
-        store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
+        store_inbound(s, business_id=1, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
                       profile_name=None, media=None, received_at=utcnow())
     replies = Prospect(sandbox, number).wait_for_replies(2, timeout=20)  # the worker's reconciler finds it
     assert replies[0].startswith("Hi! Thanks for reaching out")
@@ -34,7 +34,7 @@ def test_a_message_stored_while_redis_lost_its_job_is_still_answered(runtime, wo
 
 def claimed_long_ago(runtime, number: str, body: str) -> int:
     with runtime.sessions.begin() as s:
-        row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body=body,
+        row = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=number, body=body,
                                   dedupe_key=f"stale:{number}", from_address=SMS_FROM)
         assert sends.claim(s, message_id=row)
         s.get(Message, row).claimed_at = utcnow() - timedelta(hours=1)
@@ -73,7 +73,7 @@ def test_sends_twilio_took_while_the_database_was_away_are_recorded_once_by_the_
     rows = []
     for n in range(2):
         with runtime.sessions.begin() as s:
-            row = outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=phone(), body=f"kept {n}",
+            row = outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=phone(), body=f"kept {n}",
                                       dedupe_key=f"kept:{new_sid()}", from_address=SMS_FROM)
             assert sends.claim(s, message_id=row)
         rows.append(row)
@@ -94,7 +94,8 @@ def test_sends_twilio_took_while_the_database_was_away_are_recorded_once_by_the_
 def test_a_pending_send_whose_job_was_lost_goes_out_once(runtime, worker, sandbox, phone):
     number = phone()
     with runtime.sessions.begin() as s:
-        outbox.add_outbound(s, lead_id=None, kind="rep_alert", to_address=number, body="owed", dedupe_key=f"owed:{number}",
+        outbox.add_outbound(s, business_id=1, lead_id=None, kind="rep_alert", to_address=number, body="owed",
+                            dedupe_key=f"owed:{number}",
                             from_address=SMS_FROM)
     p = Prospect(sandbox, number)
     assert p.wait_for_replies(1, timeout=20) == ["owed"]
@@ -120,7 +121,8 @@ def test_a_conversation_waiting_in_a_backlog_is_not_queued_again_but_one_redis_l
     try:
         number = phone()
         with rt.sessions.begin() as s:
-            message_id = store_inbound(s, from_address=number, to_address=SMS_FROM, message_sid=new_sid(), body="hi",
+            message_id = store_inbound(s, business_id=1, from_address=number, to_address=SMS_FROM, message_sid=new_sid(),
+                                       body="hi",
                                        profile_name=None, media=None, received_at=utcnow() - timedelta(minutes=1))
         rt.jobs.turns(message_id, number)
         assert reconcile(rt)["conversations"] == 0

@@ -96,7 +96,8 @@ def test_round_robin_then_a_routing_rule_on_an_answer(tmp_path, sessions):
                                                   {"question": "postal_code", "values": ["802"], "rep": "Dana"}])
     now = utcnow()
     with sessions.begin() as s:
-        leads = [Lead(phone=f"+1720555{9000 + i}", channel="sms", source="test", status="new", answers={}, created_at=now)
+        leads = [Lead(business_id=1, phone=f"+1720555{9000 + i}", channel="sms", source="test", status="new", answers={},
+                      created_at=now)
                  for i in range(4)]
         s.add_all(leads)
         s.flush()

@@ -19,7 +19,7 @@ SERVICE = "MG" + "5" * 32
 def say(rt, number: str, body: str, *, to: str = "+15005550007") -> list[SendResult]:
     """One inbound message through a turn, in process; the sends' results."""
     with rt.sessions.begin() as s:
-        inbound = store_inbound(s, from_address=number, to_address=to, message_sid=new_sid(), body=body,
+        inbound = store_inbound(s, business_id=1, from_address=number, to_address=to, message_sid=new_sid(), body=body,
                                 profile_name=None, media=None, received_at=utcnow())
     return [send(rt, i) for i in run_turn(rt, inbound).outbox_ids]
 

@@ -71,7 +71,7 @@ def due_touches(rt, count: int) -> tuple[list[str], list[int]]:
     phones = [f"+1720556{next(_serial):04d}" for _ in range(count)]
     zone = daytime_zone()
     with rt.sessions.begin() as s:
-        leads = [Lead(phone=p, channel="sms", source="test", status="contacted", answers={}, timezone=zone,
+        leads = [Lead(business_id=1, phone=p, channel="sms", source="test", status="contacted", answers={}, timezone=zone,
                       created_at=utcnow() - timedelta(days=1, seconds=5)) for p in phones]
         s.add_all(leads)
         s.flush()
@@ -109,7 +109,7 @@ def test_a_stop_after_the_batch_is_decided_wins_and_a_rerun_sends_the_rest_once(
     outcomes, sends = prepare_batch(rt, ids, utcnow())
     assert len(sends) == 6 and {o.value for o in outcomes.values()} == {"sent"}
     with rt.sessions.begin() as s:
-        opt_out(s, phone=phones[0], keyword="STOP")
+        opt_out(s, business_id=1, phone=phones[0], keyword="STOP")
     assert run_touches(ids) == {"sent": 5, "done": 1}
     assert messages_to(sandbox, phones[0]) == []
     assert [len(messages_to(sandbox, p)) for p in phones[1:]] == [1] * 5

@@ -176,7 +176,7 @@ def test_status_callback_with_21610_suppresses_the_number(prospect, web, session
     failed = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610"}
     assert post_signed(f"{web}/twilio/status", failed).status_code == 204
     with sessions() as s:
-        assert is_suppressed(s, address=p.number)
+        assert is_suppressed(s, business_id=1, address=p.number)
         assert s.scalar(select(Lead.status).where(Lead.phone == p.number)) == "opted_out"
 
 
@@ -211,7 +211,7 @@ def outbound_sent(sessions, number: str) -> str:
     """An outbound message row Twilio has taken (``sent``); its MessageSid."""
     sid = new_sid()
     with sessions.begin() as s:
-        s.add(Message(direction="outbound", kind="reply", to_address=number, body="hello", twilio_sid=sid,
+        s.add(Message(business_id=1, direction="outbound", kind="reply", to_address=number, body="hello", twilio_sid=sid,
                       status="sent", outbox_state="sent"))
     return sid
 

@@ -29,9 +29,11 @@ from sqlalchemy.orm import Session
 from bot.reps import actions as lead_actions
 from bot.reps.actions import Actor
 from graph.playbook import to_e164
+from runtime.businesses import calendly_signing_key
 from store.bounds import row_id, unix_seconds
 from store.leads import newest_lead_with_email, newest_lead_with_phone
 from store.models import Lead
+from store.tenancy import DEFAULT_BUSINESS_ID
 
 log = logging.getLogger(__name__)
 bp = Blueprint("calendly", __name__)
@@ -87,13 +89,19 @@ def signature_valid(header: str, body: bytes, key: str, *, now: float | None = N
 
 
 @bp.post("/webhooks/calendly")
-def calendly() -> tuple[Any, int]:
-    """Take ``invitee.created`` / ``invitee.canceled``; 403 on a bad signature, 422 on a bad payload."""
+@bp.post("/webhooks/calendly/<slug>")
+def calendly(slug: str | None = None) -> tuple[Any, int]:
+    """Take ``invitee.created`` / ``invitee.canceled`` for the business of ``slug`` (the path a one-business
+    deployment gives Calendly has none); 404 for no such business, 403 on a bad signature, 422 on a bad payload."""
     rt = current_app.extensions["leadline"]
-    key = rt.settings.calendly_signing_key
+    business_id = DEFAULT_BUSINESS_ID if slug is None and rt.directory.single else rt.directory.by_slug(slug)
+    if business_id is None:
+        return jsonify({"error": "no such business"}), 404
+    rt = rt.for_business(business_id)
+    key = calendly_signing_key(rt.settings, rt.business)
     header = request.headers.get("Calendly-Webhook-Signature", "")
     body = request.get_data(cache=True)
-    if key is None or not signature_valid(header, body, key.get_secret_value()):
+    if key is None or not signature_valid(header, body, key):
         return jsonify({"error": "invalid or expired Calendly-Webhook-Signature"}), 403
     event = request.get_json(silent=True)
     if not isinstance(event, dict) or not isinstance(event.get("payload"), dict):
@@ -107,7 +115,7 @@ def calendly() -> tuple[Any, int]:
         "invitee": booking_key, "rescheduled": rescheduled or None,
     }.items() if v}
     with rt.sessions.begin() as session:
-        lead = match_lead(session, invitee)
+        lead = match_lead(session, invitee, business_id=business_id)
         if lead is None:
             log.warning("Calendly %s matched no lead (invitee %s)", kind, booking_key)
             return jsonify({"event": kind, "lead_id": None}), 200
@@ -137,23 +145,24 @@ def booking_key_of(invitee: dict[str, Any], body: bytes) -> str:
     return "delivery-sha256:" + hashlib.sha256(body).hexdigest()[:32]
 
 
-def match_lead(session: Session, invitee: dict[str, Any]) -> Lead | None:
-    """The lead a Calendly invitee is: by ``utm_content`` lead reference, then phone, then email.
+def match_lead(session: Session, invitee: dict[str, Any], *, business_id: int) -> Lead | None:
+    """The business's lead a Calendly invitee is: by ``utm_content`` lead reference, then phone, then email; never
+    another business's, whatever the invitee carries.
 
     Fields of an unexpected shape (``tracking`` a list, a lead id past :data:`store.bounds.MAX_ID`) are taken as
     absent. The email is compared whole and case-insensitively (``lower(email) = lower(:email)``, the same on
     SQLite and Postgres): no ``LIKE``, whose ``_`` and ``%`` would match other people's addresses.
     """
     lead_id = _lead_ref(_text(_object(invitee.get("tracking")).get("utm_content")))
-    if lead_id is not None and (lead := session.get(Lead, lead_id)) is not None:
+    if lead_id is not None and (lead := session.get(Lead, lead_id)) is not None and lead.business_id == business_id:
         return lead
     for phone in _phones(invitee):
-        lead = newest_lead_with_phone(session, phone=phone)
+        lead = newest_lead_with_phone(session, business_id=business_id, phone=phone)
         if lead is not None:
             return lead
     email = (_text(invitee.get("email")) or "").strip()
     if email:
-        return newest_lead_with_email(session, email=email)
+        return newest_lead_with_email(session, business_id=business_id, email=email)
     return None
 
 

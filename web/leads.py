@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.reps.assignment import route_new_lead
@@ -24,7 +24,7 @@ from store.addresses import address_for
 from store.bounds import BoundedInstant
 from store.capture import capture_lead
 from store.models import Lead, utcnow
-from web.auth import bearer
+from web.auth import business_bearer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("leads", __name__)
@@ -64,9 +64,12 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 @bp.post("/leads")
-@bearer("api_token")
+@business_bearer("leads")
 def capture() -> tuple[Any, int]:
-    """Capture a lead; the first touch goes out at once through the worker."""
+    """Capture a lead for the business whose token it is; the first touch goes out at once through the worker.
+    403 for an agency token: a lead belongs to one business."""
+    if g.business_id is None:
+        return jsonify({"error": "an agency token cannot capture a lead: use the business's own token"}), 403
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         return jsonify({"error": "invalid lead", "fields": [{"field": "(body)", "message": "expected a JSON object"}]}), 422
@@ -74,18 +77,20 @@ def capture() -> tuple[Any, int]:
         lead = LeadCapture.model_validate(payload)
     except ValidationError as exc:
         return jsonify({"error": "invalid lead", "fields": field_errors(exc)}), 422
-    rt = current_app.extensions["leadline"]
+    rt = current_app.extensions["leadline"].for_business(g.business_id)
     received_at: datetime = lead.received_at or utcnow()
     with rt.sessions.begin() as session:
         captured = capture_lead(
-            session, event_id=lead.event_id, source=lead.source, received_at=received_at, channel=lead.channel,
+            session, business_id=rt.business.id, playbook_version_id=rt.business.version_id, event_id=lead.event_id,
+                source=lead.source, received_at=received_at, channel=lead.channel,
             phone=lead.phone, service_type=lead.service_type, urgency=lead.urgency,
             contact_method=lead.contact_method or lead.channel, name=lead.name, email=lead.email,
             timezone=lead_timezone(lead.phone, rt.playbook.business.timezone))
         if captured.starts_conversation:
             route_new_lead(session, rt.playbook, session.get(Lead, captured.lead_id), captured_at=received_at)
         if captured.outcome != "already_received":
-            consent.record(session, phone=lead.phone, channel=lead.channel, event="granted", source=lead.source,
+            consent.record(session, business_id=rt.business.id, phone=lead.phone, channel=lead.channel, event="granted",
+                           source=lead.source,
                            text=lead.consent_text or f"(no consent text sent with the {lead.source} capture)",
                            lead_id=captured.lead_id)
     if captured.starts_conversation:

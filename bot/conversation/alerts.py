@@ -29,9 +29,11 @@ def rep_alerts(session: Session, rt: Runtime, lead: Lead, text: str, *, hot: boo
     ids = []
     owner = rt.playbook.rep_named(lead.owner)
     for rep in [owner] if owner else rt.playbook.reps:
-        route = business_route(rt.settings, channel=rep.channel)
+        route = business_route(rt.business, channel=rep.channel)
         ids.append(outbox.add_outbound(
-            session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel), body=text,
+            session, business_id=lead.business_id, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone,
+                                                                                                             rep.channel),
+                                                                                                                 body=text,
             dedupe_key=f"rep_alert:{lead.id}:{rep.phone}:qualified", from_address=route.from_address,
             messaging_service_sid=route.messaging_service_sid, send_after=send_after))
     return ids

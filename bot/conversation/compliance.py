@@ -30,14 +30,15 @@ def opt_outs_first(rt: Runtime, sender: str, *, after: int) -> int:
     written, so nothing about the message can make this fail. Each STOP is marked processed;
     every other message keeps its place in the conversation. Returns how many were applied.
     """
-    phone, channel = phone_of(sender), channel_of(sender)
+    phone, channel, business_id = phone_of(sender), channel_of(sender), rt.business.id
     applied = 0
     with rt.sessions.begin() as session:
-        for message in pending_after(session, from_address=sender, after_id=after):
+        for message in pending_after(session, business_id=business_id, from_address=sender, after_id=after):
             if classify(message.body or "") != "opt_out":
                 continue
-            consent.opt_out(session, phone=phone, keyword=normalize(message.body), text=message.body)
-            lead = lead_for_address(session, channel=channel, phone=phone)
+            consent.opt_out(session, business_id=business_id, phone=phone, keyword=normalize(message.body),
+                            text=message.body)
+            lead = lead_for_address(session, business_id=business_id, channel=channel, phone=phone)
             if lead is not None and message.lead_id is None:
                 message.lead_id = lead.id
                 add_activity(session, lead_id=lead.id, kind="message", direction="inbound", message_id=message.id)
@@ -52,10 +53,12 @@ def compliance(session: Session, rt: Runtime, message: Message, lead: Lead) -> l
     """Apply STOP/START/HELP and the opt-out state; None when the graph should run."""
     keyword = classify(message.body or "")
     if keyword == "opt_out":
-        consent.opt_out(session, phone=lead.phone, keyword=normalize(message.body), text=message.body)
+        consent.opt_out(session, business_id=lead.business_id, phone=lead.phone, keyword=normalize(message.body),
+                        text=message.body)
         return []
-    if is_suppressed(session, address=lead.address):
-        if keyword == "opt_in" and consent.opt_in(session, phone=lead.phone, text=message.body or ""):
+    if is_suppressed(session, business_id=lead.business_id, address=lead.address):
+        if keyword == "opt_in" and consent.opt_in(session, business_id=lead.business_id, phone=lead.phone,
+                                                  text=message.body or ""):
             text = render(rt.playbook.business.resubscribed_text, business=rt.playbook.business.name)
             return reply_to(session, rt, lead, message, text)
         if lead.status != "opted_out":  # first contact on another channel after the opt-out

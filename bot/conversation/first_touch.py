@@ -29,9 +29,11 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
     turn = f"start:{capture_id}"
     with rt.sessions.begin() as session:
         lead = session.get(Lead, lead_id)
-        if lead is None or lead.status == "opted_out" or is_suppressed(session, address=lead.address):
+        if lead is None or lead.status == "opted_out" or is_suppressed(
+                session, business_id=lead.business_id, address=lead.address):
             return TurnResult()
-        ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
+        ref = LeadRef(id=lead.id, business_id=lead.business_id, phone=lead.phone, channel=lead.channel,
+                      name=lead.profile_name)
     saved = rt.graph.get_state(ref.config).values
     if saved and saved.get("last_turn") != turn:
         rt.checkpointer.delete_thread(ref.thread_id)  # a new capture starts the conversation afresh
@@ -40,7 +42,7 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
         lead = session.get(Lead, lead_id)
         if lead is None:  # erased while the graph ran: nothing left to write to
             return TurnResult()
-        route = business_route(rt.settings, channel=lead.channel)
+        route = business_route(rt.business, channel=lead.channel)
         texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                                  answers={})
         queued: list[int | None] = []
@@ -51,7 +53,8 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
                              text="First touch not sent: WhatsApp needs a template (cadence.first_touch_template).")
             else:
                 queued.append(outbox.add_outbound(
-                    session, lead_id=lead.id, kind="first_touch", to_address=lead.address, body=None,
+                    session, business_id=lead.business_id, lead_id=lead.id, kind="first_touch", to_address=lead.address,
+                        body=None,
                     dedupe_key=f"{turn}:0", from_address=route.from_address,
                     messaging_service_sid=route.messaging_service_sid, content_sid=template.content_sid,
                     content_variables={k: render(v, **texts) for k, v in template.variables.items()}))
@@ -59,8 +62,9 @@ def start_conversation(rt: Runtime, *, lead_id: int, capture_id: int) -> TurnRes
             replies: list[str] = values.get("replies") or []
             buttons = content_sid_for(session, rt.playbook, channel=lead.channel, question_id=values.get("asking"),
                                       language=values.get("language"))
-            queued += [outbox.add_outbound(session, lead_id=lead.id, kind="first_touch", to_address=lead.address,
-                                           body=text, dedupe_key=f"{turn}:{n}", from_address=route.from_address,
+            queued += [outbox.add_outbound(session, business_id=lead.business_id, lead_id=lead.id, kind="first_touch",
+                                           to_address=lead.address, body=text, dedupe_key=f"{turn}:{n}",
+                                               from_address=route.from_address,
                                            messaging_service_sid=route.messaging_service_sid,
                                            **with_buttons(buttons if n == len(replies) - 1 else None, text))
                        for n, text in enumerate(replies)]

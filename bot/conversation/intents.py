@@ -84,9 +84,9 @@ def act_on_intent(session: Session, rt: Runtime, *, lead_id: int, message_id: in
     mark_processed(session, message_id=message_id)
     add_activity(session, lead_id=lead.id, kind="intent", intent=intent, message_id=message_id)
     if intent == "opt_out":
-        consent.opt_out(session, phone=lead.phone, keyword="in words", source="words", text=body)
+        consent.opt_out(session, business_id=lead.business_id, phone=lead.phone, keyword="in words", source="words", text=body)
         return TurnResult()
-    language = conversation_language(rt, LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel,
+    language = conversation_language(rt, LeadRef(id=lead.id, business_id=lead.business_id, phone=lead.phone, channel=lead.channel,
                                                  name=lead.profile_name), understanding, body)
     texts = placeholders_for(rt.playbook, name=lead.profile_name, phone=lead.phone, lead_ref=f"lead-{lead.id}",
                              answers=lead.answers or {})

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def reply_to(session: Session, rt: Runtime, lead: Lead, message: Message, text: str) -> list[int]:
-    route = reply_route(rt.settings, business_address=lead.business_address or "")
-    row = outbox.add_outbound(session, lead_id=lead.id, kind="help", to_address=lead.address, body=text,
+    route = reply_route(rt.business, business_address=lead.business_address or "")
+    row = outbox.add_outbound(session, business_id=lead.business_id, lead_id=lead.id, kind="help", to_address=lead.address,
+                              body=text,
                               dedupe_key=f"reply:{message.id}:0", from_address=route.from_address,
                               messaging_service_sid=route.messaging_service_sid)
     return [row] if row else []

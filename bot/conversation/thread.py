@@ -40,14 +40,16 @@ class LeadRef:
     """The few lead facts a turn needs outside a database session."""
 
     id: int
+    business_id: int
     phone: str
     channel: str
     name: str | None
 
     @property
     def thread_id(self) -> str:
-        """The conversation's checkpointer thread: one per (channel, phone) (``store.checkpoints.thread_id``)."""
-        return thread_id(self.channel, self.phone)
+        """The conversation's checkpointer thread: one per (business, channel, phone)
+        (``store.checkpoints.thread_id``)."""
+        return thread_id(self.business_id, self.channel, self.phone)
 
     @property
     def config(self) -> RunnableConfig:

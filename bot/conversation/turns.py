@@ -54,6 +54,7 @@ REP_HANDLED = ("booked", "won", "lost")
 
 def run_turn(rt: Runtime, message_id: int) -> TurnResult:
     """Run the turn for inbound message ``message_id``; returns what it queued."""
+    version_id = rt.business.version_id  # resolved before the transaction: it may record the playbook's version
     with rt.sessions.begin() as session:
         message = session.get(Message, message_id)
         if message is None or message.processed_at is not None:
@@ -65,15 +66,18 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
                 queued = _from_rep(session, rt, message, rep)
                 mark_processed(session, message_id=message_id)
                 return TurnResult(outbox_ids=queued.outbox_ids, touch_ids=queued.touch_ids)
-            lead = attach_to_lead(session, message)
+            lead = attach_to_lead(session, message, playbook_version_id=version_id)
+            rt = rt.for_lead(lead.business_id, lead.playbook_version_id)  # the version its conversation started on
             if lead.owner is None:  # first contact: the prospect wrote first, which is their consent to a reply
-                consent.record(session, phone=lead.phone, channel=lead.channel, event="granted",
-                               source=lead.source, text=message.body or "", lead_id=lead.id)
+                consent.record(session, business_id=lead.business_id, phone=lead.phone, channel=lead.channel,
+                               event="granted", source=lead.source, text=message.body or "", lead_id=lead.id)
             if lead.timezone is None:
                 lead.timezone = lead_timezone(lead.phone, rt.playbook.business.timezone)
             if lead.owner is None:
                 route_new_lead(session, rt.playbook, lead, captured_at=lead.created_at)
             _replied(session, lead, message)
+        else:
+            rt = rt.for_lead(lead.business_id, lead.playbook_version_id)
         early = compliance(session, rt, message, lead)
         if early is not None:
             mark_processed(session, message_id=message_id)
@@ -84,7 +88,8 @@ def run_turn(rt: Runtime, message_id: int) -> TurnResult:
                 key=f"fwd:{message_id}")
             mark_processed(session, message_id=message_id)
             return TurnResult(outbox_ids=forwarded)
-        ref = LeadRef(id=lead.id, phone=lead.phone, channel=lead.channel, name=lead.profile_name)
+        ref = LeadRef(id=lead.id, business_id=lead.business_id, phone=lead.phone, channel=lead.channel,
+                      name=lead.profile_name)
         body, tap = message.body or "", message.tapped
     turn = f"in:{message_id}"
     # A tap on one of our buttons is an exact answer (graph.buttons.read_tap): nothing for a model to read.
@@ -108,12 +113,13 @@ def apply_turn(session: Session, rt: Runtime, *, lead_id: int, message_id: int, 
     if lead is None:  # erased since the turn began (run_turn read it), and its messages with it
         return TurnResult()
     first_outcome = bool(values.get("outcome")) and lead.score_total is None
-    route = reply_route(rt.settings, business_address=lead.business_address or "")
+    route = reply_route(rt.business, business_address=lead.business_address or "")
     replies: list[str] = values.get("replies") or []
     buttons = content_sid_for(session, rt.playbook, channel=lead.channel, question_id=values.get("asking"),
                               language=values.get("language"))
     queued = [
-        outbox.add_outbound(session, lead_id=lead.id, kind="reply", to_address=lead.address, body=text,
+        outbox.add_outbound(session, business_id=lead.business_id, lead_id=lead.id, kind="reply", to_address=lead.address,
+                            body=text,
                             dedupe_key=f"reply:{message_id}:{n}", from_address=route.from_address,
                             messaging_service_sid=route.messaging_service_sid,
                             **with_buttons(buttons if n == len(replies) - 1 else None, text))
@@ -142,10 +148,11 @@ def _from_rep(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead
     """A rep's text: STOP and START apply to the rep's number as to anyone's; the rest is a rep command."""
     keyword = classify(message.body or "")
     if keyword == "opt_out":
-        consent.opt_out(session, phone=rep.phone, keyword=normalize(message.body), text=message.body)
+        consent.opt_out(session, business_id=message.business_id, phone=rep.phone, keyword=normalize(message.body),
+                        text=message.body)
         return lead_actions.AfterCommit()
     if keyword == "opt_in":
-        consent.opt_in(session, phone=rep.phone, text=message.body or "")
+        consent.opt_in(session, business_id=message.business_id, phone=rep.phone, text=message.body or "")
     return rep_commands.handle(session, rt, message, rep)
 
 

@@ -17,8 +17,9 @@ def notify_owner(session: Session, rt: Runtime, lead: Lead, text: str, *, key: s
     owner = rt.playbook.rep_named(lead.owner)
     ids = []
     for rep in [owner] if owner else rt.playbook.reps:
-        route = business_route(rt.settings, channel=rep.channel)
-        row = outbox.add_outbound(session, lead_id=lead.id, kind="rep_alert", to_address=address_for(rep.phone, rep.channel),
+        route = business_route(rt.business, channel=rep.channel)
+        row = outbox.add_outbound(session, business_id=lead.business_id, lead_id=lead.id, kind="rep_alert",
+                                  to_address=address_for(rep.phone, rep.channel),
                                   body=text, dedupe_key=f"rep:{lead.id}:{rep.phone}:{key}"[:128],
                                   from_address=route.from_address, messaging_service_sid=route.messaging_service_sid)
         if row is not None:

@@ -87,7 +87,7 @@ def send_unrecorded(rt: Runtime, message_id: int) -> tuple[SendResult, sends.Sen
         return _failed(rt, message_id, None, f"no answer from Twilio, not retried to avoid a double send: {exc}"), None
     return SendResult.SENT, sends.SentRecord(
         message_id=message_id, lead_id=claimed.lead_id, kind=claimed.kind, twilio_sid=sent.sid, status=sent.status,
-        from_address=sent.from_address or claimed.from_address, sent_at=utcnow())
+        from_address=sent.from_address or claimed.from_address, sent_at=utcnow(), business_id=claimed.business_id)
 
 
 RECORD_RETRY_S = (0.5, 2.0, None)
@@ -131,7 +131,8 @@ def _failed(rt: Runtime, message_id: int, code: int | None, error: str) -> SendR
         touches.record_message_outcome(session, message_id=message_id, result="failed", error_code=code)
         message = session.get(Message, message_id) if code == OPTED_OUT else None
         if message is not None:  # Twilio knows of a STOP we never saw (e.g. sent to another of our numbers)
-            consent.opt_out(session, phone=phone_of(message.to_address), keyword=None, source="carrier",
+            consent.opt_out(session, business_id=message.business_id, phone=phone_of(message.to_address), keyword=None,
+                            source="carrier",
                             text="Twilio error 21610 (recipient unsubscribed)")
     return SendResult.FAILED
 

@@ -136,11 +136,12 @@ def rep_reply(session: Session, rt: Runtime, lead: Lead, *, text: str, by: Actor
     text = text.strip()
     if not text:
         raise ActionRefused("the reply is empty")
-    if lead.status == "opted_out" or is_suppressed(session, address=lead.address):
+    if lead.status == "opted_out" or is_suppressed(session, business_id=lead.business_id, address=lead.address):
         raise ActionRefused("this number opted out; nothing can be sent to it")
-    route = (reply_route(rt.settings, business_address=lead.business_address) if lead.business_address
-             else business_route(rt.settings, channel=lead.channel))
-    row = outbox.add_outbound(session, lead_id=lead.id, kind="rep_reply", to_address=lead.address, body=text,
+    route = (reply_route(rt.business, business_address=lead.business_address) if lead.business_address
+             else business_route(rt.business, channel=lead.channel))
+    row = outbox.add_outbound(session, business_id=lead.business_id, lead_id=lead.id, kind="rep_reply",
+                              to_address=lead.address, body=text,
                               dedupe_key=f"rep_reply:{lead.id}:{key}", from_address=route.from_address,
                               messaging_service_sid=route.messaging_service_sid)
     if row is not None:
@@ -186,7 +187,7 @@ def approve_draft(session: Session, rt: Runtime, draft: Message, *, by: Actor, t
         why_not = f"the lead is with {lead.taken_over_by}"
     elif lead.stop_reason:
         why_not = f"its cadence stopped ({lead.stop_reason})"
-    elif is_suppressed(session, address=lead.address):
+    elif is_suppressed(session, business_id=lead.business_id, address=lead.address):
         why_not = "the number opted out"
     if why_not:
         draft.outbox_state = "cancelled"

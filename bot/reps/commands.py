@@ -44,8 +44,9 @@ def handle(session: Session, rt: Runtime, message: Message, rep: Rep) -> lead_ac
     """Carry out the command in ``message`` from ``rep`` and answer it; returns what to send after commit."""
     assert message.from_address is not None  # an inbound row, matched to ``rep`` by its sender (turns._rep_sender)
     answer, queued = _run(session, rt, (message.body or "").strip(), rep, key=f"sms:{message.id}")
-    route = reply_route(rt.settings, business_address=message.to_address)
-    row = outbox.add_outbound(session, lead_id=None, kind="rep_reply", to_address=message.from_address, body=answer,
+    route = reply_route(rt.business, business_address=message.to_address)
+    row = outbox.add_outbound(session, business_id=message.business_id, lead_id=None, kind="rep_reply",
+                              to_address=message.from_address, body=answer,
                               dedupe_key=f"reply:{message.id}:0", from_address=route.from_address,
                               messaging_service_sid=route.messaging_service_sid)
     return lead_actions.AfterCommit(([row] if row else []) + queued.outbox_ids, queued.touch_ids)
@@ -61,7 +62,7 @@ def _run(session: Session, rt: Runtime, body: str, rep: Rep, *, key: str) -> tup
     verb, rest = match.group(1).lower(), match.group(3)
     lead_id = _lead_id(match.group(2))
     lead = session.get(Lead, lead_id) if lead_id is not None else None
-    if lead is None:
+    if lead is None or lead.business_id != rt.business.id:  # another business's lead is no lead of this rep's
         return f"No lead #{match.group(2)[:12]}. {USAGE}", lead_actions.AfterCommit()
     who = f"{lead.profile_name} {lead.phone}" if lead.profile_name else lead.phone
     actor = Actor(rep.name)
@@ -91,7 +92,7 @@ def _approve(session: Session, rt: Runtime, rep: Rep, verb: str, lead_id: str | 
         return USAGE, lead_actions.AfterCommit()
     if lead_id and _lead_id(lead_id) is None:
         return f"No lead #{lead_id[:12]}. {USAGE}", lead_actions.AfterCommit()
-    draft = pending_draft(session, lead_id=_lead_id(lead_id) if lead_id else None,
+    draft = pending_draft(session, business_id=rt.business.id, lead_id=_lead_id(lead_id) if lead_id else None,
                                        owner=None if lead_id else rep.name)
     if draft is None:
         where = f" for lead #{lead_id}" if lead_id else ""

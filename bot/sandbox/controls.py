@@ -17,11 +17,12 @@ bp = Blueprint("sandbox_controls", __name__)
 
 @bp.post("/sandbox/optouts")
 def record_opt_out() -> Any:
-    """Opt a number out at "Twilio" only (a STOP sent to another of the account's numbers)."""
+    """Opt a number (``Phone``) out at "Twilio" only, of our number ``Sender`` or, without one, of all of ours (a
+    STOP sent to another of the account's numbers, or to a Messaging Service)."""
     state = current().state
     with state.lock:
-        state.opted_out.add(request.form.get("Phone", ""))
-    return jsonify({"opted_out": sorted(state.opted_out)})
+        state.opted_out.add((request.form.get("Phone", ""), request.form.get("Sender") or "*"))
+    return jsonify({"opted_out": sorted(f"{phone} from {sender}" for phone, sender in state.opted_out)})
 
 
 @bp.route("/sandbox/rate", methods=["GET", "POST"])

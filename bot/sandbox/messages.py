@@ -66,7 +66,7 @@ def create_message(account_sid: str) -> Any:
     if refusal:
         return refusal
     with ctx.state.lock:
-        refusal = unsubscribed(ctx.state, to)
+        refusal = unsubscribed(ctx.state, to, form.get("From"))
         if refusal:
             return refusal
         failure = outside_window(ctx.state, to, form.get("ContentSid"))

@@ -68,9 +68,9 @@ def _receive(state: SandboxState, *, sid: str, sender: str, to: str, body: str) 
         keyword = classify(body)
         if not sender.startswith("whatsapp:"):  # Advanced Opt-Out is an SMS feature
             if keyword == "opt_out":
-                state.opted_out.add(number)
+                state.opted_out.add((number, to))
             elif keyword == "opt_in":
-                state.opted_out.discard(number)
+                state.opted_out -= {(number, to), (number, "*")}
         else:
             state.whatsapp_last_inbound[number] = state.now()
         state.messages.setdefault(sid, {

@@ -84,9 +84,15 @@ def over_rate(state: SandboxState, sender: str) -> Answer | None:
     return None
 
 
-def unsubscribed(state: SandboxState, to: str) -> Answer | None:
-    """21610 for an SMS to a number that opted out (Advanced Opt-Out is SMS only). Call with ``state.lock`` held."""
-    if not to.startswith("whatsapp:") and to in state.opted_out:
+def unsubscribed(state: SandboxState, to: str, sender: str | None) -> Answer | None:
+    """21610 for an SMS to a number that opted out of ``sender`` (Advanced Opt-Out is SMS only, and per sender: a
+    STOP to one of the account's numbers blocks that number, or with a Messaging Service (``sender`` None) the
+    whole service, which the sandbox takes as any of ours). Call with ``state.lock`` held."""
+    if to.startswith("whatsapp:"):
+        return None
+    blocked = ((to, "*") in state.opted_out or (to, sender) in state.opted_out if sender
+               else any(phone == to for phone, _ in state.opted_out))
+    if blocked:
         return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
     return None
 

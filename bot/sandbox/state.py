@@ -15,7 +15,9 @@ class SandboxState:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    opted_out: set[str] = field(default_factory=set)
+    opted_out: set[tuple[str, str]] = field(default_factory=set)
+    """(recipient E.164, our number it sent STOP to, or ``*``: every one of ours) pairs: Twilio blocks a number's
+    SMS only from the sender it opted out of (or the whole Messaging Service, which ``*`` stands in for)."""
     whatsapp_last_inbound: dict[str, float] = field(default_factory=dict)
     clock_offset_s: float = 0.0
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -43,6 +43,7 @@ class InboundMessage(BaseModel):
     body: str = Field(default="", alias="Body")
     profile_name: str | None = Field(default=None, alias="ProfileName")
     wa_id: str | None = Field(default=None, alias="WaId")
+    messaging_service_sid: str | None = Field(default=None, alias="MessagingServiceSid", max_length=34)
     num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
     button_payload: str | None = Field(default=None, alias="ButtonPayload", max_length=TAP_ID_MAX)
     list_id: str | None = Field(default=None, alias="ListId", max_length=TAP_ID_MAX)

@@ -18,7 +18,7 @@ Modules:
 
 from graph.playbook.cadence import WEEKDAYS, CallWindow, Step, TimeRange, parse_clock
 from graph.playbook.errors import PlaybookError
-from graph.playbook.loader import _Yaml12Loader, load_playbook
+from graph.playbook.loader import _Yaml12Loader, load_playbook, read_playbook
 from graph.playbook.phones import to_e164
 from graph.playbook.root import Playbook
 from graph.playbook.schema import Points, Question, Rep, RoutingRule
@@ -37,5 +37,6 @@ __all__ = [
     "_Yaml12Loader",  # private by name, but the tests and conftest read YAML exactly as the loader does
     "load_playbook",
     "parse_clock",
+    "read_playbook",
     "to_e164",
 ]

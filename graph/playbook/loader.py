@@ -37,10 +37,19 @@ def load_playbook(path: str | Path) -> Playbook:
         PlaybookError: unreadable file, invalid YAML, or a schema violation; the message
             names the file, the dotted field path and the reason of each problem.
     """
+    return read_playbook(path)[0]
+
+
+def read_playbook(path: str | Path) -> tuple[Playbook, dict[str, Any]]:
+    """The playbook at ``path``, validated, and the document it was read from (kept as a playbook version).
+
+    Raises:
+        PlaybookError: as :func:`load_playbook`.
+    """
     path = Path(path)
     raw = _read_yaml(path)
     try:
-        return Playbook.model_validate(raw)
+        return Playbook.model_validate(raw), raw
     except ValidationError as exc:
         problems = [f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
                     for err in exc.errors()]

@@ -17,6 +17,25 @@ from graph.playbook.phones import to_e164
 QuestionType = Literal["choice", "yes_no", "number", "money", "postal_code", "text"]
 
 
+class Senders(Model):
+    """The Twilio senders a business owns (``BUSINESSES_DIR``): an inbound message to one of them is this
+    business's lead. A one-business deployment leaves them out and uses ``TWILIO_*`` from the environment."""
+
+    sms: list[str] = []
+    """Its SMS numbers, E.164; the first sends what the business starts (rep alerts, touches)."""
+    whatsapp: list[str] = []
+    """Its WhatsApp senders, E.164 (``whatsapp:`` is implied); the first sends what the business starts."""
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    """Its Messaging Service: replies and what it starts go through it; inbound messages sent to it route here."""
+
+    @field_validator("sms", "whatsapp", mode="before")
+    @classmethod
+    def _e164(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        return [to_e164(v.removeprefix("whatsapp:") if isinstance(v, str) else v) for v in value]
+
+
 class Business(Model):
     """Who the bot speaks for."""
 
@@ -31,6 +50,9 @@ class Business(Model):
     fallback_name: str | None = None
     """``{name}`` when the prospect gave no name; unset, the name is left out ("Hi!", "Thanks!")."""
     resubscribed_text: str = "You're subscribed again to messages from {business}. Reply STOP to opt out."
+    senders: Senders = Senders()
+    calendly_signing_key_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,127}$")
+    """The environment variable with its Calendly signing key; unset: derived from ``CALENDLY_SIGNING_KEY``."""
 
     @field_validator("timezone")
     @classmethod

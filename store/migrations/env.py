@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import store.content_templates  # noqa: F401  (its table joins Base.metadata)
+import store.tenancy  # noqa: F401  (so do the businesses' tables)
 from store.db import make_engine
 from store.models import Base
 

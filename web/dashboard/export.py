@@ -31,7 +31,7 @@ def export_csv() -> Response:
         writer = csv.DictWriter(buffer, fieldnames=FIELDS)
         writer.writeheader()
         with rt.sessions() as db:
-            for n, row in enumerate(owner_report(db, since=since, until=until), start=1):
+            for n, row in enumerate(owner_report(db, business_id=rt.business.id, since=since, until=until), start=1):
                 writer.writerow(row)
                 if n % CHUNK_ROWS == 0:
                     yield buffer.getvalue()

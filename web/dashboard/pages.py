@@ -88,7 +88,7 @@ def lead_page(lead_id: int) -> str:
     rt = runtime()
     with rt.sessions() as db:
         lead = lead_or_404(db, lead_id)
-        draft = pending_draft(db, lead_id=lead_id)
+        draft = pending_draft(db, business_id=lead.business_id, lead_id=lead_id)
         return render_template("dashboard/lead.html", lead=lead, entries=timeline(db, lead_id), draft=draft,
                                call_now=call_now(rt, lead, utcnow()), lost_reasons=LOST_REASONS,
                                reps=[r.name for r in rt.playbook.reps], closed=lead.status in CLOSED_STATUSES,
