@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from alembic import command
 from redis import Redis
 from rq import Worker
 from sqlalchemy import make_url, text
@@ -33,8 +34,9 @@ from app import create_app
 from bot.sandbox import create_sandbox, serve_in_thread
 from graph.playbook import _Yaml12Loader
 from settings import Settings
+from store.checkpoints import open_checkpointer
 from store.db import make_engine, make_sessionmaker
-from store.migrate import upgrade
+from store.migrate import alembic_config, upgrade
 from store.redis import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,9 +69,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: floa
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-def fresh_database(tmp_dir: Path, suffix: str = "") -> str:
+def fresh_database(tmp_dir: Path, suffix: str = "", *, revision: str = "head") -> str:
     """A migrated, empty database: a SQLite file, or on the Postgres server ``DATABASE_URL`` names
-    (``suffix`` makes a separate database there, created if missing)."""
+    (``suffix`` makes a separate database there, created if missing). ``revision``: the Alembic revision to stop at
+    (an earlier release's schema, e.g. ``"0007"``), with the checkpointer's tables as that release had them."""
     url = os.environ.get("DATABASE_URL")
     if not url or url.startswith("sqlite"):
         url = f"sqlite:///{tmp_dir / f'leadline{suffix}.db'}"
@@ -88,7 +91,12 @@ def fresh_database(tmp_dir: Path, suffix: str = "") -> str:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    upgrade(url)
+    if revision == "head":
+        upgrade(url)
+        return url
+    command.upgrade(alembic_config(url), revision)
+    with open_checkpointer(url) as saver:
+        saver.setup()
     return url
 
 

@@ -29,6 +29,7 @@ CHECKPOINT_TABLES = ('checkpoints', 'writes', 'checkpoint_blobs', 'checkpoint_wr
 
 
 def upgrade() -> None:
+    _refuse_enforced_foreign_keys()
     _tenancy_tables()
     for table in OWNED:
         with op.batch_alter_table(table) as batch:
@@ -46,7 +47,27 @@ def upgrade() -> None:
     op.create_index('ix_messages_inbox', 'messages', ['business_id', 'from_address', 'processed_at'])
     _capture_event_ids_per_business()
     _suppressions_per_business()
-    _checkpoint_threads(lambda column: "'b1:' || " + column, "NOT LIKE 'b%:%'")
+    _checkpoint_threads("UPDATE {table} SET thread_id = 'b1:' || thread_id WHERE thread_id NOT LIKE 'b%:%'")
+    _check_references()
+
+
+def _refuse_enforced_foreign_keys() -> None:
+    """SQLite's batch mode copies a table, drops the old one and renames the copy; with foreign keys enforced that
+    DROP deletes (ON DELETE CASCADE) or clears (SET NULL) every row referring to the table: recreating ``leads`` would
+    empty messages, activities, capture events and touches. ``env.py`` turns enforcement off for the migrations'
+    connection; refuse to run on one where it is on."""
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite' and bind.exec_driver_sql('PRAGMA foreign_keys').scalar():
+        raise RuntimeError("0008 recreates tables on SQLite: it needs PRAGMA foreign_keys=OFF (store/migrations/env.py)")
+
+
+def _check_references() -> None:
+    """SQLite, where they were not enforced meanwhile: every foreign key still finds its row."""
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite':
+        dangling = bind.exec_driver_sql('PRAGMA foreign_key_check').all()
+        if dangling:
+            raise RuntimeError(f"0008 left rows referring to nothing (table, rowid, parent, fk): {dangling[:5]}")
 
 
 def _tenancy_tables() -> None:
@@ -117,15 +138,14 @@ def _tenancy_tables() -> None:
 
 def _capture_event_ids_per_business() -> None:
     """A capture's ``event_id`` (a form's submission id…) is idempotent per business, not across businesses.
-    0001 left its unique constraint unnamed: Postgres named it ``capture_events_event_id_key``; on SQLite a naming
-    convention names the reflected one so batch mode can drop it (Alembic's documented way)."""
-    if op.get_bind().dialect.name == 'postgresql':
-        op.drop_constraint('capture_events_event_id_key', 'capture_events', type_='unique')
-        op.create_unique_constraint('uq_capture_events_business_event', 'capture_events', ['business_id', 'event_id'])
-        return
+    0001 left its unique constraint unnamed: Postgres named it ``capture_events_event_id_key``; SQLite keeps no name,
+    so a naming convention names the reflected one and batch mode can drop it (Alembic's documented way). The name is
+    read from the database: after a downgrade it is the one the downgrade gave."""
+    (old,) = [c['name'] for c in sa.inspect(op.get_bind()).get_unique_constraints('capture_events')
+              if c['column_names'] == ['event_id']]
     convention = {'uq': 'uq_%(table_name)s_%(column_0_name)s'}
     with op.batch_alter_table('capture_events', naming_convention=convention) as batch:
-        batch.drop_constraint('uq_capture_events_event_id', type_='unique')
+        batch.drop_constraint(old or 'uq_capture_events_event_id', type_='unique')
         batch.create_unique_constraint('uq_capture_events_business_event', ['business_id', 'event_id'])
 
 
@@ -145,25 +165,26 @@ def _suppressions_per_business() -> None:
                "SELECT 1, phone_hash, created_at, keyword FROM suppressions")
     op.drop_table('suppressions')
     op.rename_table('suppressions_per_business', 'suppressions')
-    op.create_index('ix_suppressions_business_id', 'suppressions', ['business_id'])
 
 
-def _checkpoint_threads(renamed, which: str) -> None:
-    """Rename the checkpointer's threads (its tables exist once a process has run ``saver.setup()``)."""
+def _checkpoint_threads(statement: str) -> None:
+    """Run ``statement`` on each of the checkpointer's tables (``{table}`` in it), those that exist: they do once a
+    process has run ``saver.setup()``."""
     existing = set(sa.inspect(op.get_bind()).get_table_names())
     for table in CHECKPOINT_TABLES:
         if table in existing:
-            op.execute(f"UPDATE {table} SET thread_id = {renamed('thread_id')} WHERE thread_id {which}")
+            op.execute(statement.format(table=table))
 
 
 def downgrade() -> None:
     """Back to one business: only business 1's rows can be kept (others would break the one-business keys)."""
-    _checkpoint_threads(lambda column: f"substr({column}, 4)", "LIKE 'b1:%'")
+    _refuse_enforced_foreign_keys()
+    _checkpoint_threads("UPDATE {table} SET thread_id = substr(thread_id, 4) WHERE thread_id LIKE 'b1:%'")
+    _checkpoint_threads("DELETE FROM {table} WHERE thread_id LIKE 'b%:%'")  # the other businesses' conversations
     for table in ('suppressions', *reversed(OWNED)):
         if table != 'leads':
             op.execute(f"DELETE FROM {table} WHERE business_id != 1")
     op.execute("DELETE FROM leads WHERE business_id != 1")
-    op.drop_index('ix_suppressions_business_id', table_name='suppressions')
     with op.batch_alter_table('suppressions', recreate='always') as batch:
         batch.drop_constraint('fk_suppressions_business', type_='foreignkey')
         batch.drop_constraint('pk_suppressions', type_='primary')
@@ -173,7 +194,7 @@ def downgrade() -> None:
     op.create_index('ix_messages_inbox', 'messages', ['from_address', 'processed_at'])
     with op.batch_alter_table('capture_events') as batch:
         batch.drop_constraint('uq_capture_events_business_event', type_='unique')
-        batch.create_unique_constraint('capture_events_event_id_key', ['event_id'])
+        batch.create_unique_constraint('capture_events_event_id_key', ['event_id'])  # Postgres's name for 0001's
     with op.batch_alter_table('leads') as batch:
         batch.drop_column('playbook_version_id')
         batch.drop_constraint('uq_leads_business_channel_phone', type_='unique')
@@ -185,3 +206,4 @@ def downgrade() -> None:
             batch.drop_column('business_id')
     for table in ('api_tokens', 'users', 'playbook_versions', 'business_senders', 'businesses'):
         op.drop_table(table)
+    _check_references()
