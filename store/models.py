@@ -40,9 +40,9 @@ class Lead(BusinessOwned, Base):
 
     __tablename__ = "leads"
     __table_args__ = (UniqueConstraint("business_id", "channel", "phone", name="uq_leads_business_channel_phone"),
-                      Index("ix_leads_status", "status"),
-                      Index("ix_leads_created", "created_at"),
-                      Index("ix_leads_queue", "score_total", "last_activity_at"))
+                      Index("ix_leads_status", "status"), Index("ix_leads_created", "created_at"),
+                      Index("ix_leads_queue", "score_total", "last_activity_at"), Index("ix_leads_business_created",
+                          "business_id", "created_at", "first_response_at", "qualified_at", "booked_at"))  # 0009
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20))
