@@ -106,10 +106,14 @@ def set_aside(session: Session, *, message_id: int, error: str) -> Message | Non
     return message
 
 
-def dead_letter_count(session: Session, *, since: datetime | None = None, until: datetime | None = None) -> int:
-    """Inbound messages dead-lettered among those received in ``[since, until)`` (all when unbounded)."""
+def dead_letter_count(session: Session, *, business_id: int | None, since: datetime | None = None,
+                      until: datetime | None = None) -> int:
+    """Inbound messages of business ``business_id`` (None: of every business) dead-lettered among those received
+    in ``[since, until)`` (all when unbounded)."""
     query = select(func.count()).select_from(Message).where(Message.direction == "inbound",
                                                             Message.status == DEAD_LETTERED)
+    if business_id is not None:
+        query = query.where(Message.business_id == business_id)
     if since is not None:
         query = query.where(Message.created_at >= since)
     if until is not None:

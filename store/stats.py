@@ -6,6 +6,9 @@ percentile is the smallest value with at least p of the values at or below it).
 
 Window: ``since`` (inclusive) to ``until`` (exclusive), both UTC. Lead figures count
 leads captured in the window; touch figures count touches attempted in it.
+
+Business: every figure is of one business (``business_id``), or of every business together when it is None
+(the agency's totals); per-business figures side by side are :mod:`store.overview`'s.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def _in_window(column: SQLColumnExpression[datetime | None], since: datetime | N
     return and_(True, *conditions)
 
 
+def of_business(column: SQLColumnExpression[int], business_id: int | None) -> ColumnElement[bool]:
+    """``column = business_id``; always true when ``business_id`` is None (every business)."""
+    return and_(True) if business_id is None else column == business_id
+
+
 def percentiles(session: Session, values: SQLColumnExpression[float | None], where: ColumnElement[bool],
                 ps: tuple[float, ...]) -> list[float | None]:
     """Nearest-rank percentiles ``ps`` (0–1) of the expression ``values`` over the rows matching ``where``."""
@@ -61,9 +69,10 @@ def percentiles(session: Session, values: SQLColumnExpression[float | None], whe
     return [None if v is None else round(float(v), 2) for v in row]
 
 
-def first_response(session: Session, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def first_response(session: Session, since: datetime | None, until: datetime | None, *,
+                   business_id: int | None) -> dict[str, Any]:
     """Minutes from capture to the first outbound message handed to Twilio: p50, p90, how many, how many late."""
-    window = _in_window(Lead.created_at, since, until)
+    window = and_(_in_window(Lead.created_at, since, until), of_business(Lead.business_id, business_id))
     minutes = minutes_between(Lead.first_response_at, Lead.created_at)
     p50, p90 = percentiles(session, minutes, window, (0.5, 0.9))
     answered, late = session.execute(select(
@@ -78,24 +87,28 @@ def _grouped(session: Session, key: SQLColumnExpression[str | None], value: SQLC
     return {str(k): v for k, v in session.execute(select(key, value).where(where).group_by(key)) if k is not None}
 
 
-def report(session: Session, *, since: datetime | None, until: datetime | None, month_start: datetime,
-           step_ids: list[str]) -> dict[str, Any]:
-    """Every figure of ``GET /stats`` (see the README's owner section for units and meaning).
+def report(session: Session, *, business_id: int | None, since: datetime | None, until: datetime | None,
+           month_start: datetime, step_ids: list[str]) -> dict[str, Any]:
+    """Every figure of ``GET /stats`` (see the README's owner section for units and meaning), of business
+    ``business_id``, or of every business together when it is None.
 
     ``month_start`` is the start of the current month in the business's time zone (UTC);
     ``step_ids`` the playbook's cadence steps, reported in that order (with zeros).
     """
-    window = _in_window(Lead.created_at, since, until)
+    mine = of_business(Lead.business_id, business_id)
+    window = and_(_in_window(Lead.created_at, since, until), mine)
     by_status = _grouped(session, Lead.status, func.count(), window)
     total = sum(by_status.values())
     value_by_status = _grouped(session, Lead.status, func.sum(Lead.estimated_value_usd), window)
     lost = _grouped(session, Lead.lost_reason, func.count(), and_(window, Lead.lost_reason.is_not(None)))
     lost["duplicate"] = lost.get("duplicate", 0) + session.scalar(
         select(func.count()).select_from(CaptureEvent)
-        .where(CaptureEvent.duplicate.is_(True), _in_window(CaptureEvent.received_at, since, until)))
+        .where(CaptureEvent.duplicate.is_(True), _in_window(CaptureEvent.received_at, since, until),
+               of_business(CaptureEvent.business_id, business_id)))
     qualified, booked = session.execute(select(
         func.count(Lead.qualified_at), func.count(Lead.booked_at)).where(window)).one()
-    qualified_this_month = session.scalar(select(func.count()).select_from(Lead).where(Lead.qualified_at >= month_start))
+    qualified_this_month = session.scalar(select(func.count()).select_from(Lead)
+                                          .where(Lead.qualified_at >= month_start, mine))
     return {
         "leads": {
             "total": total,
@@ -103,7 +116,7 @@ def report(session: Session, *, since: datetime | None, until: datetime | None, 
             "by_source": _grouped(session, Lead.source, func.count(), window),
             "by_channel": _grouped(session, Lead.channel, func.count(), window),
         },
-        "first_response_minutes": first_response(session, since, until),
+        "first_response_minutes": first_response(session, since, until, business_id=business_id),
         "estimated_value_usd": {
             "by_status": {s: _usd(value_by_status.get(s)) for s in LEAD_STATUSES},
             "total": _usd(sum((v for v in value_by_status.values() if v is not None), Decimal(0))),
@@ -113,15 +126,16 @@ def report(session: Session, *, since: datetime | None, until: datetime | None, 
         "booked": booked,
         "qualification_rate": round(qualified / total, 4) if total else None,
         "booking_rate": round(booked / total, 4) if total else None,
-        "touches": touches_by_step(session, since, until, step_ids),
+        "touches": touches_by_step(session, since, until, step_ids, business_id=business_id),
         "qualified_this_month": qualified_this_month,
-        "llm": model_usage(session, since, until),
-        "dead_letters": dead_letter_count(session, since=since, until=until),
+        "llm": model_usage(session, since, until, business_id=business_id),
+        "dead_letters": dead_letter_count(session, business_id=business_id, since=since, until=until),
     }
 
 
-def send_backlog(session: Session, now: datetime) -> dict[str, Any]:
-    """Outbound messages not yet handed to Twilio, per sender (its Messaging Service SID, else its ``From``).
+def send_backlog(session: Session, now: datetime, *, business_id: int | None) -> dict[str, Any]:
+    """Outbound messages of business ``business_id`` (None: of every business) not yet handed to Twilio, per
+    sender (its Messaging Service SID, else its ``From``).
 
     Returns ``{"total": n, "senders": {sender: {"waiting", "held", "oldest_s", "clears_in_s"}}}``:
     ``waiting`` rows pending or being sent, of which ``held`` wait for a later slot (``send_after``:
@@ -134,7 +148,8 @@ def send_backlog(session: Session, now: datetime) -> dict[str, Any]:
     rows = session.execute(
         select(sender, func.count(), func.sum(case((Message.send_after > now, 1), else_=0)),
                func.min(Message.created_at), func.max(Message.send_after))
-        .where(Message.outbox_state.in_(("pending", "claimed"))).group_by(sender))
+        .where(Message.outbox_state.in_(("pending", "claimed")), of_business(Message.business_id, business_id))
+        .group_by(sender))
     senders = {}
     for name, waiting, held, oldest, last_slot in rows:
         senders[name or "unset"] = {
@@ -145,9 +160,10 @@ def send_backlog(session: Session, now: datetime) -> dict[str, Any]:
     return {"total": sum(s["waiting"] for s in senders.values()), "senders": senders}
 
 
-def model_usage(session: Session, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def model_usage(session: Session, since: datetime | None, until: datetime | None, *,
+                business_id: int | None) -> dict[str, Any]:
     """Language-model calls made in the window: how many by purpose and outcome, tokens, latency p50/p90 (ms)."""
-    window = _in_window(LlmCall.created_at, since, until)
+    window = and_(_in_window(LlmCall.created_at, since, until), of_business(LlmCall.business_id, business_id))
     calls: dict[str, dict[str, int]] = {}
     for purpose, outcome, count in session.execute(
             select(LlmCall.purpose, LlmCall.outcome, func.count()).where(window).group_by(LlmCall.purpose, LlmCall.outcome)):
@@ -160,7 +176,7 @@ def model_usage(session: Session, since: datetime | None, until: datetime | None
 
 
 def touches_by_step(session: Session, since: datetime | None, until: datetime | None,
-                    step_ids: list[str]) -> dict[str, dict[str, int]]:
+                    step_ids: list[str], *, business_id: int | None) -> dict[str, dict[str, int]]:
     """Per cadence step, of the touches attempted in the window: sent (handed to Twilio), delivered
     (or read), failed (refused or undelivered), skipped (quiet hours, no template) and replied_after
     (the lead wrote after the touch)."""
@@ -175,7 +191,8 @@ def touches_by_step(session: Session, since: datetime | None, until: datetime | 
                func.sum(case((Lead.last_inbound_at > Touch.attempted_at, 1), else_=0)))
         .join(Lead, Lead.id == Touch.lead_id)
         .outerjoin(Message, Message.id == Touch.message_id)
-        .where(Touch.attempted_at.is_not(None), _in_window(Touch.attempted_at, since, until))
+        .where(Touch.attempted_at.is_not(None), _in_window(Touch.attempted_at, since, until),
+               of_business(Touch.business_id, business_id))
         .group_by(Touch.step))
     found = {step: dict(zip(("sent", "delivered", "failed", "skipped", "replied_after"), (int(v or 0) for v in rest),
                                   strict=True))
