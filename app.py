@@ -16,14 +16,17 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import webhook
 from bot.logs import configure_logging
 from jobs.process import build_runtime
 from runtime import Runtime
 from runtime.businesses import calendly_signing_key
-from settings import Settings
+from settings import DatabaseSettings, Settings
+from store.db import sessions_for
 from web import calendly, dashboard, health, leads, metrics, privacy, stats
+from web.accounts import active_business, remove_user, save_user
 
 if TYPE_CHECKING:
     from graph.playbook import Playbook
@@ -92,7 +95,6 @@ def db() -> None:
 
 @db.command("upgrade", help="Create or migrate the tables (Leadline's and the checkpointer's).")
 def db_upgrade() -> None:
-    from settings import DatabaseSettings
     from store.migrate import upgrade
 
     upgrade(DatabaseSettings().database_url)
@@ -135,21 +137,16 @@ def check() -> None:
 def export(fmt: str, since: str | None, until: str | None, slug: str | None, output: Any) -> None:
     from settings import DatabaseSettings
     from store.bounds import parse_instant
-    from store.businesses import by_slug
-    from store.db import make_engine, make_sessionmaker
     from store.report import write_csv
 
     try:
         start, end = (parse_instant(v) if v else None for v in (since, until))
     except ValueError:
         raise click.BadParameter("expected ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00:00-07:00") from None
-    engine = make_engine(DatabaseSettings().database_url)  # the database alone: no Twilio settings needed
-    with make_sessionmaker(engine)() as session:
-        business = by_slug(session, slug=slug) if slug else None
-        if slug and business is None:
-            raise click.BadParameter(f"no business {slug!r}", param_hint="--business")
-        count = write_csv(session, output, business_id=business.id if business else None, since=start, until=end)
-    engine.dispose()
+    with sessions_for(DatabaseSettings().database_url) as sessions:
+        business_id = _active_business(sessions, slug) if slug else None
+        with sessions() as session:
+            count = write_csv(session, output, business_id=business_id, since=start, until=end)
     click.echo(f"{count} leads exported", err=True)
 
 
@@ -170,7 +167,7 @@ def erase(phone: str, slug: str | None, yes: bool) -> None:
         click.confirm(f"Erase every record of {number} ({f'business {slug}' if slug else 'every business'})?",
                       abort=True)
     with _runtime() as rt:
-        counts = erase_all(rt, number, business_id=_business_id(rt, slug, "--business") if slug else None)
+        counts = erase_all(rt, number, business_id=_active_business(rt.sessions, slug) if slug else None)
     click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
@@ -203,7 +200,7 @@ def businesses_sync(if_configured: bool) -> None:
 @click.argument("slug")
 def businesses_calendly(slug: str) -> None:
     with _runtime() as rt:
-        business = rt.for_business(_business_id(rt, slug, "SLUG")).business
+        business = rt.for_business(_active_business(rt.sessions, slug, "SLUG")).business
         click.echo(f"url: {rt.settings.public_base_url}/webhooks/calendly"
                    + ("" if rt.directory.single else f"/{slug}"))
         click.echo(f"signing_key: {calendly_signing_key(rt.settings, business) or '(none: set CALENDLY_SIGNING_KEY)'}")
@@ -220,7 +217,7 @@ def businesses_token(slug: str | None, agency: bool, scope: str) -> None:
     if agency == (slug is not None):
         raise click.UsageError("give exactly one of --business SLUG and --agency")
     with _runtime() as rt:
-        business_id = _business_id(rt, slug, "--business") if slug else None
+        business_id = _active_business(rt.sessions, slug) if slug else None
         with rt.sessions.begin() as session:
             click.echo(issue(session, business_id=business_id, scope=scope))
 
@@ -234,10 +231,45 @@ def _runtime() -> Iterator[Runtime]:
         rt.close()
 
 
-def _business_id(rt: Runtime, slug: str, hint: str) -> int:
-    if (business_id := rt.directory.by_slug(slug)) is None:
+def _active_business(sessions: sessionmaker[Session], slug: str, hint: str = "--business") -> int:
+    if (business_id := active_business(sessions, slug=slug)) is None:
         raise click.BadParameter(f"no business {slug!r}", param_hint=hint)
     return business_id
+
+
+@cli.group(help="Dashboard users: each belongs to one business, or is an agency admin (every business).")
+def users() -> None:
+    pass
+
+
+@users.command("add", help="Add a dashboard user; the password is asked twice (hidden), or read from the first line "
+                           "of standard input with --password-stdin. --update changes an existing user's instead.")
+@click.argument("username")
+@click.option("--business", "slug", default=None, help="The business they belong to (its slug; 'default' with one).")
+@click.option("--agency", is_flag=True, help="An agency admin: every business, an overview and a switcher.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--update", is_flag=True, help="The user exists: give them this password and business.")
+def users_add(username: str, slug: str | None, agency: bool, password_stdin: bool, update: bool) -> None:
+    if agency == (slug is not None):
+        raise click.UsageError("give exactly one of --business SLUG and --agency")
+    with sessions_for(DatabaseSettings().database_url) as sessions:
+        business_id = _active_business(sessions, slug) if slug else None  # before the password is asked
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else \
+            click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            added = save_user(sessions, username=username, password=password, update=update, business_id=business_id)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    click.echo(f"user {username.strip().lower()} {'added' if added else 'updated'}")
+
+
+@users.command("remove", help="Remove a dashboard user; their sessions end at their next request.")
+@click.argument("username")
+def users_remove(username: str) -> None:
+    with sessions_for(DatabaseSettings().database_url) as sessions:
+        if not remove_user(sessions, username=username):
+            raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    click.echo(f"user {username.strip().lower()} removed")
 
 
 @cli.group(help="WhatsApp content templates: questions answered by tapping (Twilio's Content API).")
@@ -253,17 +285,14 @@ def content_sync() -> None:
     from bot.delivery.buttons import sync
     from bot.errors import ContentRefused
     from bot.twilio.client import make_client
-    from store.db import make_engine, make_sessionmaker
 
     settings = Settings()
     playbook = _playbook_or_exit(settings)
-    engine = make_engine(settings.database_url)
     try:
-        report = sync(make_sessionmaker(engine), make_client(settings), playbook)
+        with sessions_for(settings.database_url) as sessions:
+            report = sync(sessions, make_client(settings), playbook)
     except ContentRefused as exc:
         click.echo(f"Twilio refused a content template: {exc}", err=True)
         sys.exit(1)
-    finally:
-        engine.dispose()
     replaced = f" ({report.replaced} in place of ones Twilio no longer has)" if report.replaced else ""
     click.echo(f"content templates: {report.created} created{replaced}, {report.kept} kept")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -132,6 +134,16 @@ class _WriteTurns:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded attributes after commit (rows are handed across layers as values)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def sessions_for(url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``url`` for one short task (an operator command); its engine is disposed when it ends."""
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 def affected_rows(session: Session, statement: Update | Delete) -> int:
