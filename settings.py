@@ -124,13 +124,15 @@ class Settings(DatabaseSettings):
     """Bearer token for ``GET /stats``; unset, the endpoint refuses every request."""
 
     dashboard_password: SecretStr | None = None
-    """The owner's password for ``/dashboard``; unset, the dashboard is closed."""
+    """In a one-business deployment, the password of dashboard user ``owner`` (of the default business): the web
+    app adds that user, or gives them this password, at its first dashboard request. Other users (and every user
+    once ``BUSINESSES_DIR`` is set, where this is not used) are added with ``leadline users add``."""
 
     secret_key: SecretStr | None = None
-    """Signs the dashboard's session cookie and CSRF tokens; every web process must share it. Required while the
-    dashboard is open (``DASHBOARD_PASSWORD`` set), at least 32 characters, and never derived from a password: a
-    key derived from one would let anyone holding a signed cookie test passwords offline. ``make run`` generates
-    one and keeps it in ``var/secret_key``."""
+    """Signs the dashboard's session cookie and CSRF tokens; every web process must share it. Unset, the dashboard
+    is closed (its login answers 503); required with ``DASHBOARD_PASSWORD``; at least 32 characters, and never
+    derived from a password: a key derived from one would let anyone holding a signed cookie test passwords
+    offline. ``make run`` generates one and keeps it in ``var/secret_key``."""
 
     trusted_proxies: int = Field(default=0, ge=0, le=10)
     """Reverse proxies in front of the web app that append to ``X-Forwarded-For``: the client address (login
@@ -216,14 +218,14 @@ class Settings(DatabaseSettings):
 
     @model_validator(mode="after")
     def _dashboard_needs_a_secret_key(self) -> Settings:
-        """An open dashboard signs sessions with ``SECRET_KEY``: refuse to start without a strong one."""
-        if self.dashboard_password is not None:
-            if self.secret_key is None:
-                raise ValueError("SECRET_KEY is required while the dashboard is open (DASHBOARD_PASSWORD is set): "
-                                 "set it to a random value of 32+ characters, the same in every web process "
-                                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
-                raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        """The dashboard signs sessions with ``SECRET_KEY`` (it is served only with one): refuse to start with a weak
+        one, or with ``DASHBOARD_PASSWORD`` (a dashboard meant to be open) and none."""
+        if self.dashboard_password is not None and self.secret_key is None:
+            raise ValueError("SECRET_KEY is required while the dashboard is open (DASHBOARD_PASSWORD is set): "
+                             "set it to a random value of 32+ characters, the same in every web process "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
         return self
 
     @property

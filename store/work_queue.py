@@ -32,14 +32,14 @@ def owed_touch_at() -> ScalarSelect[datetime | None]:
             .correlate(Lead).scalar_subquery())
 
 
-def work_queue(session: Session, *, status: str = "open", owner: str | None = None, limit: int = 100,
-               offset: int = 0) -> tuple[list[WorkQueueRow], int]:
-    """Leads for the work-queue page and how many match in all.
+def work_queue(session: Session, *, business_id: int, status: str = "open", owner: str | None = None,
+               limit: int = 100, offset: int = 0) -> tuple[list[WorkQueueRow], int]:
+    """Business ``business_id``'s leads for the work-queue page and how many match in all.
 
     ``status``: ``open`` (not closed), ``all``, or one lead status. ``owner``: a rep's name,
     ``unassigned``, or None for everyone.
     """
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = [Lead.business_id == business_id]
     if status == "open":
         where.append(Lead.status.not_in(CLOSED_STATUSES))
     elif status != "all":
@@ -67,19 +67,21 @@ class Entry:
     detail: dict[str, Any]
 
 
-def timeline(session: Session, lead_id: int) -> list[Entry]:
-    """Messages (with their delivery status), status changes, touches and notes, oldest first."""
+def timeline(session: Session, lead_id: int, *, business_id: int) -> list[Entry]:
+    """Messages (with their delivery status), status changes, touches and notes of lead ``lead_id`` of business
+    ``business_id`` (another business's lead has none), oldest first."""
     entries = []
-    for m in session.scalars(select(Message).where(Message.lead_id == lead_id)):
+    for m in session.scalars(select(Message).where(Message.lead_id == lead_id, Message.business_id == business_id)):
         body = m.body if m.body is not None else (f"[template {m.content_sid}]" if m.content_sid else "[media]")
         state = m.status or m.outbox_state or ("received" if m.direction == "inbound" else "")
         entries.append(Entry(m.sent_at or m.created_at, m.direction, body, {
             "message_kind": m.kind, "status": state, "error_code": m.error_code, "to": m.to_address}))
-    for a in session.scalars(select(Activity).where(Activity.lead_id == lead_id)):
+    for a in session.scalars(select(Activity).where(Activity.lead_id == lead_id, Activity.business_id == business_id)):
         if a.kind == "message":
             continue  # the message itself is on the timeline
         entries.append(Entry(a.created_at, a.kind, describe(a), dict(a.data)))
-    for t in session.scalars(select(Touch).where(Touch.lead_id == lead_id, Touch.result.is_(None))):
+    for t in session.scalars(select(Touch).where(Touch.lead_id == lead_id, Touch.business_id == business_id,
+                                                 Touch.result.is_(None))):
         entries.append(Entry(t.next_attempt_at or t.due_at, "touch_owed", f"Touch {t.step} due", {"step": t.step}))
     return sorted(entries, key=lambda e: e.at)
 

@@ -56,8 +56,9 @@ def midday_zone() -> str:
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def log_in(page, password: str = DASHBOARD_PASSWORD) -> None:
+def log_in(page, password: str = DASHBOARD_PASSWORD, username: str = "owner") -> None:
     page.goto("/dashboard")
+    page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button:has-text('Log in')")
 
@@ -72,9 +73,11 @@ def screenshot(page, name: str) -> None:
 def test_login_is_required_and_a_wrong_password_is_refused(page):
     page.goto("/dashboard?status=all")
     assert "/dashboard/login" in page.url
+    page.fill("input[name=username]", "owner")
     page.fill("input[name=password]", "guess")
     page.click("button:has-text('Log in')")
-    assert page.locator(".flash.error").inner_text() == "Wrong password."
+    assert page.locator(".flash.error").inner_text() == "Wrong username or password."
+    assert page.input_value("input[name=username]") == "owner"  # kept; the password is not
     page.fill("input[name=password]", DASHBOARD_PASSWORD)
     page.click("button:has-text('Log in')")
     page.wait_for_url("**/dashboard?status=all")  # back where the login started

@@ -8,19 +8,23 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import requests
 from flask import Flask
 from redis import Redis
+from sqlalchemy import select
 
 from app import create_app
 from bot.sandbox import serve_in_thread
 from settings import Settings
+from store.tenancy import DEFAULT_BUSINESS_ID, User
 from tests.conftest import DASHBOARD_PASSWORD
 from tests.test_dashboard_security import clear_throttle, csrf_token, try_login
-from web.signin import ATTEMPTS_KEY_PREFIX, LOGIN_LIMIT, lockout_count
+from web.passwords import stamp
+from web.signin import ATTEMPTS_KEY_PREFIX, LOGIN_LIMIT, SESSION_KEY_PREFIX, lockout_count
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +61,28 @@ def test_login_with_a_dashboard_next_goes_back_there(web: str) -> None:
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/dashboard?status=all&owner=Dana")
 
 
+# --- who signs in ------------------------------------------------------------------------------------------
+
+def test_dashboard_password_signs_in_the_owner_whose_argon2_hash_alone_is_stored(web: str, sessions: Any,
+                                                                                  redis_conn: Redis) -> None:
+    client = requests.Session()
+    assert try_login(web, DASHBOARD_PASSWORD, client=client).status_code == 302
+    with sessions() as s:
+        owner = s.scalar(select(User).where(User.username == "owner"))
+    assert owner.business_id == DEFAULT_BUSINESS_ID
+    assert owner.password_hash.startswith("$argon2id$") and DASHBOARD_PASSWORD not in owner.password_hash
+    held = [redis_conn.get(k).decode() for k in redis_conn.scan_iter(f"{SESSION_KEY_PREFIX}*")]
+    assert f"{owner.id}:{stamp(owner.password_hash)}" in held and not any(DASHBOARD_PASSWORD in v for v in held)
+    assert DASHBOARD_PASSWORD not in str(client.cookies.get_dict())
+
+
+@pytest.mark.parametrize("username, password", [("owner", "wrong"), ("nobody", DASHBOARD_PASSWORD), ("", "")])
+def test_a_wrong_username_or_password_is_refused_alike(web: str, username: str, password: str) -> None:
+    answer = try_login(web, password, username=username)
+    assert answer.status_code == 401 and "Wrong username or password." in answer.text
+    assert try_login(web, DASHBOARD_PASSWORD, username="OWNER").status_code == 302
+
+
 # --- login throttle ---------------------------------------------------------------------------------------
 
 def test_parallel_wrong_passwords_are_checked_at_most_the_limit(web: str) -> None:
@@ -66,7 +92,8 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit(web: str) -> Non
 
     def attempt(n: int) -> int:
         start.wait()
-        return clients[n].post(f"{web}/dashboard/login", data={"password": f"guess-{n}", "csrf_token": tokens[n]},
+        return clients[n].post(f"{web}/dashboard/login", data={"username": "owner", "password": f"guess-{n}",
+                                                               "csrf_token": tokens[n]},
                                timeout=20, allow_redirects=False).status_code
 
     with ThreadPoolExecutor(len(clients)) as pool:

@@ -25,6 +25,7 @@ from settings import Settings
 from store.bounds import MAX_ID
 from store.models import Lead
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DASHBOARD_PASSWORD, SECRET_KEY, free_port
+from web.accounts import OWNER
 from web.dashboard.guard import CONTENT_SECURITY_POLICY
 from web.signin import ATTEMPTS_KEY_PREFIX, SESSION_KEY_PREFIX
 
@@ -39,20 +40,21 @@ def csrf_token(client: requests.Session, url: str) -> str:
     return match.group(1)
 
 
-def try_login(base: str, password: str, *, client: requests.Session | None = None, next_url: str | None = None,
-              headers: dict[str, str] | None = None) -> requests.Response:
-    """One login attempt, as a browser makes it (the form's page first, then its POST); not followed."""
+def try_login(base: str, password: str, *, username: str = OWNER, client: requests.Session | None = None,
+              next_url: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+    """One login attempt, as a browser makes it (the form's page first, then its POST); not followed. The user is
+    ``owner`` (``DASHBOARD_PASSWORD``'s) unless said."""
     client = client or requests.Session()
     login_url = f"{base}/dashboard/login"
     token = csrf_token(client, login_url)
     params = {"next": next_url} if next_url is not None else None
-    return client.post(login_url, params=params, data={"password": password, "csrf_token": token},
+    return client.post(login_url, params=params, data={"username": username, "password": password, "csrf_token": token},
                        headers=headers, timeout=10, allow_redirects=False)
 
 
-def logged_in(base: str) -> requests.Session:
+def logged_in(base: str, username: str = OWNER, password: str = DASHBOARD_PASSWORD) -> requests.Session:
     client = requests.Session()
-    answer = try_login(base, DASHBOARD_PASSWORD, client=client)
+    answer = try_login(base, password, username=username, client=client)
     assert answer.status_code == 302, answer.text
     return client
 
@@ -98,7 +100,23 @@ def test_an_open_dashboard_without_a_secret_key_is_refused_at_start(monkeypatch:
         Settings(**base, dashboard_password=DASHBOARD_PASSWORD)
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(**base, dashboard_password=DASHBOARD_PASSWORD, secret_key="short")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(**base, secret_key="short")  # users may sign in with it: it is never weak
     assert Settings(**base).secret_key is None  # a closed dashboard needs none
+
+
+def test_without_a_secret_key_the_dashboard_is_closed(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"secret_key": None, "dashboard_password": None}))
+    server, url = serve_in_thread(app)
+    try:
+        login = requests.get(f"{url}/dashboard/login", timeout=10)
+        assert login.status_code == 503 and "set SECRET_KEY" in login.text
+        assert requests.post(f"{url}/dashboard/login", timeout=10).status_code == 400  # no CSRF token: nothing signed
+        page = requests.get(f"{url}/dashboard", timeout=10, allow_redirects=False)
+        assert page.status_code == 302 and "/dashboard/login" in page.headers["Location"]
+    finally:
+        server.shutdown()
+        app.extensions["leadline"].close()
 
 
 def test_a_cookie_signed_with_the_old_password_derived_key_opens_nothing(web: str) -> None:

@@ -134,7 +134,7 @@ class Dashboard:
     def __init__(self, web: str):
         self.web, self.http = web, requests.Session()
         self.token = csrf_token(self.http, f"{web}/dashboard/login")
-        answer = self.http.post(f"{web}/dashboard/login", data={"password": DASHBOARD_PASSWORD,
+        answer = self.http.post(f"{web}/dashboard/login", data={"username": "owner", "password": DASHBOARD_PASSWORD,
                                                                  "csrf_token": self.token}, timeout=10)
         assert answer.ok and "/dashboard/login" not in answer.url, answer.text[:300]
 
@@ -306,16 +306,19 @@ def test_any_dashboard_action_gets_an_answer_never_a_server_error(dashboard, fuz
 
 
 @FUZZ
-@given(password=st.just(DASHBOARD_PASSWORD) | st.text(max_size=40), token=st.none() | st.text(max_size=40),
+@given(username=st.just("owner") | st.text(max_size=40), password=st.just(DASHBOARD_PASSWORD) | st.text(max_size=40),
+       token=st.none() | st.text(max_size=40),
        next_url=st.none() | st.text(max_size=40) | st.sampled_from(["/dashboard/%0D%0AX", "/dashboard\r\nX",
                                                                     "//evil.example", "/dashboard/leads/1"]),
        headers=HEADERS)
-def test_any_login_attempt_gets_an_answer_never_a_server_error(web, redis_conn, password, token, next_url, headers):
+def test_any_login_attempt_gets_an_answer_never_a_server_error(web, redis_conn, username, password, token, next_url,
+                                                               headers):
     http = requests.Session()
     real = csrf_token(http, f"{web}/dashboard/login")
     try:
         answer = http.post(f"{web}/dashboard/login", params={"next": next_url} if next_url is not None else {},
-                           data={"password": password, "csrf_token": real if token is None else token},
+                           data={"username": username, "password": password,
+                                 "csrf_token": real if token is None else token},
                            headers={k: v for k, v in headers.items() if k != "Cookie"}, timeout=20,
                            allow_redirects=False)
     finally:

@@ -204,11 +204,13 @@ def test_leadline_export_neutralises_formulas(settings, hostile_leads):
 
 
 def dashboard_session(web: str) -> requests.Session:
-    """A browser-like session logged in to the dashboard (the login form's CSRF token, then the password)."""
+    """A browser-like session logged in to the dashboard as ``owner`` (the login form's CSRF token, then the
+    username and ``DASHBOARD_PASSWORD``)."""
     browser = requests.Session()
     form = browser.get(f"{web}/dashboard/login", timeout=10)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    answer = browser.post(f"{web}/dashboard/login", data={"csrf_token": token, "password": DASHBOARD_PASSWORD},
+    answer = browser.post(f"{web}/dashboard/login", data={"csrf_token": token, "username": "owner",
+                                                          "password": DASHBOARD_PASSWORD},
                           timeout=10, allow_redirects=False)
     assert answer.status_code == 302, answer.text
     return browser

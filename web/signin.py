@@ -2,9 +2,12 @@
 login throttle.
 
 A session is a random id (256 bits) that the dashboard puts in Flask's signed cookie; Redis keeps only the
-id's SHA-256 (``leadline:dashboard-session:<sha256>``) for :data:`SESSION_LIFETIME`, so closing it ends every
-copy of the cookie at once. The throttle counts login attempts per client address in 15-minute windows
-(``leadline:login-failures:<address>``) atomically, so parallel attempts cannot slip past the limit.
+id's SHA-256 (``leadline:dashboard-session:<sha256>``) for :data:`SESSION_LIFETIME`, with who signed in (their
+user id and the stamp of their password hash, :class:`Holder`), so closing it ends every copy of the cookie at
+once, and nobody holding the cookie can change whose session it is.
+
+The throttle counts login attempts per client address in 15-minute windows (``leadline:login-failures:<address>``)
+atomically, so parallel attempts cannot slip past the limit.
 Every function raises ``redis.exceptions.RedisError`` when Redis is unreachable: the caller refuses (503)
 rather than guesses.
 """
@@ -14,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from redis import Redis
+
+from store.redis import text
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +47,39 @@ def _session_key(session_id: str) -> str:
     return SESSION_KEY_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def open_session(redis: Redis) -> str:
-    """Start a dashboard session: a new random id (43 URL-safe characters), live in Redis for
-    :data:`SESSION_LIFETIME`. Returns the id, for the signed cookie.
+@dataclass(frozen=True)
+class Holder:
+    """Whose a session is: user ``user_id``, signed in with the password whose hash has stamp ``stamp``
+    (:func:`web.passwords.stamp`)."""
+
+    user_id: int
+    stamp: str
+
+
+def open_session(redis: Redis, *, user_id: int, stamp: str) -> str:
+    """Start a dashboard session for user ``user_id`` (password stamp ``stamp``): a new random id (43 URL-safe
+    characters), live in Redis for :data:`SESSION_LIFETIME`. Returns the id, for the signed cookie.
 
     Raises:
         redis.exceptions.RedisError: Redis is unreachable.
     """
     session_id = secrets.token_urlsafe(32)
-    redis.set(_session_key(session_id), "1", ex=int(SESSION_LIFETIME.total_seconds()))
+    redis.set(_session_key(session_id), f"{user_id}:{stamp}", ex=int(SESSION_LIFETIME.total_seconds()))
     return session_id
 
 
-def session_is_live(redis: Redis, session_id: Any) -> bool:
-    """True when ``session_id`` (from the cookie) is a string naming a session not yet closed or expired.
+def session_holder(redis: Redis, session_id: Any) -> Holder | None:
+    """Whose session ``session_id`` (from the cookie) is, while it is neither closed nor expired; None for anything
+    else (not a string, no such session, or one from before sessions had holders).
 
     Raises:
         redis.exceptions.RedisError: Redis is unreachable (the caller refuses rather than guesses).
     """
-    return isinstance(session_id, str) and bool(redis.exists(_session_key(session_id)))
+    if not isinstance(session_id, str):
+        return None
+    value = redis.get(_session_key(session_id))
+    user_id, _, stamp = text(value or b"", errors="replace").partition(":")
+    return Holder(int(user_id), stamp) if user_id.isascii() and user_id.isdigit() and stamp else None
 
 
 def close_session(redis: Redis, session_id: Any) -> None:

@@ -1,10 +1,12 @@
 """The lead page's forms that act on a lead: booked, won, lost, claim, take over, hand back, reply, approve a
 draft, note.
 
-Each runs one action of :mod:`bot.reps.actions` on the lead in one transaction; after the commit, what the
-action left in the outbox and the touches it owes go to the runtime's jobs port; then the browser goes back
-to the lead page, with a flash saying what was done or why not. The acting rep is the form's ``rep`` when the
-playbook names that rep, else the owner.
+Each acts only on a lead of the request's business (:func:`web.dashboard.blueprint.runtime`): another
+business's lead is a 404, as one that does not exist, and nothing is changed. Each runs one action of
+:mod:`bot.reps.actions` on the lead in one transaction; after the commit, what the action left in the outbox
+and the touches it owes go to the runtime's jobs port; then the browser goes back to the lead page, with a
+flash saying what was done or why not. The acting rep is the form's ``rep`` when the business's playbook names
+that rep, else the owner.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _act(lead_id: int, action: Action, done: str) -> Response:
     rt = runtime()
     try:
         with rt.sessions.begin() as db:
-            result = action(db, rt, lead_or_404(db, lead_id))
+            result = action(db, rt, lead_or_404(db, lead_id, business_id=rt.business.id))
             queued = result if isinstance(result, AfterCommit) else AfterCommit()
     except ActionRefused as exc:
         flash(f"Not done: {exc}.", "error")
@@ -118,7 +120,7 @@ def approve_draft(lead_id: int, message_id: int) -> Response:
 
     def approve(db: Session, rt: Runtime, lead: Lead) -> AfterCommit:
         draft = db.get(Message, message_id)
-        if draft is None or draft.lead_id != lead.id:
+        if draft is None or draft.lead_id != lead.id or draft.business_id != lead.business_id:
             raise ActionRefused("that draft does not exist")
         text = edited if edited is not None and edited.strip() != (draft.body or "").strip() else None
         return rep_actions.approve_draft(db, rt, draft, by=actor, text=text)

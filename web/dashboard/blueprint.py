@@ -1,5 +1,5 @@
 """The dashboard's blueprint, :data:`bp`, which every dashboard route and hook is on, and what they share:
-the CSRF extension, the ``row_id`` URL converter and the app's runtime.
+the CSRF extension, the ``row_id`` URL converter, and the runtime: the app's, or the request's business's.
 
 Inputs. Ids in URLs are ``<row_id:...>`` (ASCII digits, 1 to :data:`store.bounds.MAX_ID`); anything else
 matches no route, so it is a 404.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, g
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -38,7 +38,21 @@ class RowIdConverter(IntegerConverter):
             raise ValidationError() from None
 
 
-def runtime() -> Runtime:
-    """The app's runtime (settings, playbook, database sessions, Redis, the jobs port), for the request."""
+def app_runtime() -> Runtime:
+    """The app's runtime (settings, database sessions, Redis, the jobs port), as no business in particular: for
+    what comes before knowing who is signed in (the guard, logging in and out)."""
     rt: Runtime = current_app.extensions["leadline"]
+    return rt
+
+
+def runtime() -> Runtime:
+    """The runtime as the business the signed-in user is looking at (its playbook; :attr:`Runtime.business`'s id
+    scopes every query), which the guard (:mod:`web.dashboard.viewer`) resolved for the request.
+
+    Raises:
+        RuntimeError: the request has no business (a page that needs one was reached without the guard).
+    """
+    rt: Runtime | None = g.get("runtime")
+    if rt is None:
+        raise RuntimeError("this dashboard request has no business: the guard resolves one before any page")
     return rt

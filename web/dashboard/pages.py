@@ -1,5 +1,6 @@
-"""The dashboard's two pages: the work queue (the reps' list of leads, :mod:`store.work_queue`) and a lead,
-with the template filters they use.
+"""The dashboard's two pages of one business (the request's, :func:`web.dashboard.blueprint.runtime`): the work
+queue (the reps' list of leads, :mod:`store.work_queue`) and a lead, with the template filters they use. A lead
+of another business is a 404, as one that does not exist.
 
 The work queue's ``page`` is bounded (1 to :data:`MAX_PAGE`) so its offset fits a 32-bit count.
 """
@@ -57,7 +58,8 @@ def work_queue_page() -> str:
     except ValueError:
         page = 1
     with rt.sessions() as db:
-        rows, total = work_queue(db, status=status, owner=owner, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        rows, total = work_queue(db, business_id=rt.business.id, status=status, owner=owner, limit=PAGE_SIZE,
+                                 offset=(page - 1) * PAGE_SIZE)
         now = utcnow()
         items = [{"lead": r.lead, "next_touch_at": r.next_touch_at, "call_now": call_now(rt, r.lead, now)} for r in rows]
         return render_template("dashboard/work_queue.html", items=items, total=total, page=page,
@@ -74,10 +76,11 @@ def call_now(rt: Runtime, lead: Lead, now: datetime) -> bool:
     return next_call_opening(now, zone, rt.playbook.cadence.call_window) == now
 
 
-def lead_or_404(db: Session, lead_id: int) -> Lead:
-    """The lead with id ``lead_id``; none, and the request ends in a 404."""
+def lead_or_404(db: Session, lead_id: int, *, business_id: int) -> Lead:
+    """Lead ``lead_id`` of business ``business_id``; none, or another business's, and the request ends in a 404
+    (the same answer: a lead id of another business tells nothing)."""
     lead = db.get(Lead, lead_id)
-    if lead is None:
+    if lead is None or lead.business_id != business_id:
         abort(404)
     return lead
 
@@ -87,9 +90,10 @@ def lead_page(lead_id: int) -> str:
     """A lead: score breakdown, route state, the whole timeline, and the actions."""
     rt = runtime()
     with rt.sessions() as db:
-        lead = lead_or_404(db, lead_id)
+        lead = lead_or_404(db, lead_id, business_id=rt.business.id)
         draft = pending_draft(db, business_id=lead.business_id, lead_id=lead_id)
-        return render_template("dashboard/lead.html", lead=lead, entries=timeline(db, lead_id), draft=draft,
+        entries = timeline(db, lead_id, business_id=rt.business.id)
+        return render_template("dashboard/lead.html", lead=lead, entries=entries, draft=draft,
                                call_now=call_now(rt, lead, utcnow()), lost_reasons=LOST_REASONS,
                                reps=[r.name for r in rt.playbook.reps], closed=lead.status in CLOSED_STATUSES,
                                nonce=secrets.token_urlsafe(12), questions=rt.playbook.questions,
