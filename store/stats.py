@@ -206,13 +206,13 @@ def _usd(value: Any) -> float:
 
 
 def message_counts(session: Session) -> list[tuple[str, str, int]]:
-    """``(direction, status, count)`` of every message now; a row with no Twilio status counts by its outbox state,
-    an inbound one as ``received``."""
+    """``(direction, status, count)`` of every message of every business now (``/metrics``: the deployment's
+    totals); a row with no Twilio status counts by its outbox state, an inbound one as ``received``."""
     status = func.coalesce(Message.status, Message.outbox_state, "received")
     rows = session.execute(select(Message.direction, status, func.count()).group_by(Message.direction, status))
     return [(direction, state, count) for direction, state, count in rows]
 
 
 def lead_counts(session: Session) -> list[tuple[str, int]]:
-    """``(status, count)`` of every lead now."""
+    """``(status, count)`` of every lead of every business now (``/metrics``: the deployment's totals)."""
     return [(state, count) for state, count in session.execute(select(Lead.status, func.count()).group_by(Lead.status))]

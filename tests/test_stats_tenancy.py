@@ -4,7 +4,6 @@ business's totals and each business's headline figures, or one business with ``?
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,6 +102,13 @@ def test_the_agency_token_can_ask_for_one_business(tenants: Tenants) -> None:
     assert get(tenants, tenants.tokens["agency"], business="nope").status_code == 404
 
 
-def test_stats_still_needs_a_token(tenants: Tenants, tmp_path: Path) -> None:
+def test_stats_still_needs_a_token(tenants: Tenants) -> None:
     assert requests.get(f"{tenants.url}/stats", timeout=10).status_code == 401
     assert get(tenants, "ll_not-a-token").status_code == 401
+
+
+def test_metrics_count_every_business_together_and_name_none(tenants: Tenants) -> None:
+    metrics = requests.get(f"{tenants.url}/metrics", timeout=10).text
+    assert 'leadline_leads{status="qualified"} 3.0' in metrics and 'leadline_leads{status="contacted"} 1.0' in metrics
+    for private in ("summit", "alpine", "Roofing", "+1720555", "business"):
+        assert private not in metrics.replace("leadline_", ""), private

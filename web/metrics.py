@@ -6,14 +6,21 @@
 * ``leadline_jobs_total{queue,job,outcome}``: RQ jobs of every worker machine, counted in Redis.
 * ``leadline_dashboard_lockouts_total``: client addresses locked out of the dashboard's login (all processes).
 * ``leadline_queue_jobs{queue,state}``: jobs waiting, scheduled, running, failed, now (RQ registries).
-* ``leadline_messages{direction,status}`` and ``leadline_leads{status}``: counts from the database now;
-  inbound messages whose turn was set aside are ``leadline_messages{direction="inbound",status="dead_lettered"}``.
+* ``leadline_messages{direction,status}`` and ``leadline_leads{status}``: counts from the database now, every
+  business's together; inbound messages whose turn was set aside are
+  ``leadline_messages{direction="inbound",status="dead_lettered"}``.
 
 With ``METRICS_TOKEN`` set, a scrape needs ``Authorization: Bearer <token>`` (Prometheus's ``authorization``
 scrape setting); unset, the endpoint is open, for a scraper inside the deployment's private network.
 
 Scraped values come from shared stores (Redis, the database), so any web process answers
 for the whole deployment except the per-process HTTP series.
+
+Businesses. ``/metrics`` is the operator's view of the whole deployment: every series is summed over every
+business, and no label carries a business (its id or slug), a lead, a phone number or anything a prospect or
+a business wrote; label values come from fixed sets (statuses, directions, endpoints, job names). Per-business
+labels would let anyone allowed to scrape count each business's leads and messages, and would multiply the
+series by the number of businesses. A business's own figures are ``GET /stats`` with its token.
 """
 
 from __future__ import annotations
