@@ -118,13 +118,15 @@ def start_sandbox(public: str) -> tuple[dict[str, str], str]:
 
 
 def dashboard_access(cfg: LocalRunSettings) -> tuple[dict[str, str], str]:
-    """The variables that open the dashboard for this run (a one-off password, the local ``SECRET_KEY``) where the
-    configuration lacks them, and how to sign in."""
+    """The variables that open the dashboard for this run (a one-off password for user ``owner``, the local
+    ``SECRET_KEY``) where the configuration lacks them, and how to sign in."""
     env: dict[str, str] = {}
-    note = "password from DASHBOARD_PASSWORD"
-    if not cfg.dashboard_password:  # a local run gets a one-off password rather than a closed dashboard
+    note = "user owner, password from DASHBOARD_PASSWORD"
+    if cfg.businesses_dir is not None:  # many businesses: DASHBOARD_PASSWORD is not used
+        note = "sign in as a user added with: leadline users add NAME --business SLUG (or --agency)"
+    elif not cfg.dashboard_password:  # a local run gets a one-off password rather than a closed dashboard
         env["DASHBOARD_PASSWORD"] = secrets.token_urlsafe(9)
-        note = f"password for this run: {env['DASHBOARD_PASSWORD']}"
+        note = f"user owner, password for this run: {env['DASHBOARD_PASSWORD']}"
     if not cfg.secret_key:  # the open dashboard needs a signing key that is not derived from its password
         env["SECRET_KEY"] = local_secret_key()
     return env, note
