@@ -254,3 +254,28 @@ def test_a_draft_awaiting_approval_is_edited_and_sent_from_the_lead_page(page, p
     assert "Draft edited and approved by Dana" in page.locator(".timeline").inner_text()
     with sessions() as s:
         assert s.get(Message, draft_id).outbox_state == "sent"
+
+
+def test_an_agency_admin_switches_business_from_the_header_and_sorts_the_overview(page, sessions):
+    from web.accounts import remove_user, save_user
+
+    save_user(sessions, username="browser-agency", business_id=None, password="browser password")
+    try:
+        log_in(page, "browser password", username="browser-agency")
+        page.wait_for_selector("table.work-queue")  # one business: it is chosen already
+        assert page.locator("header select[name=business] option:checked").inner_text() == "Summit Roofing"
+        page.select_option("header select[name=business]", label="All businesses")
+        page.click("header button:has-text('Switch')")
+        page.wait_for_url("**/dashboard/businesses")
+        screenshot(page, "dashboard-businesses.png")
+        page.click("th a[data-sort=p50]")
+        page.wait_for_url("**sort=-p50**")
+        assert "Speed to lead p50" in page.locator("th[aria-sort=descending]").inner_text()
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the overview fits a phone"
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.click("tr.business-row button:has-text('Summit Roofing')")
+        page.wait_for_selector("table.work-queue")
+        assert "Summit Roofing" in page.locator(".brand").inner_text()
+    finally:
+        remove_user(sessions, username="browser-agency")

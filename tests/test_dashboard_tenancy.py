@@ -20,6 +20,7 @@ from store.tenancy import Business
 from tests.businesses import T0, Tenants, add_lead, tenant_app
 from tests.test_dashboard_security import clear_throttle, csrf_token, logged_in, try_login
 from web.accounts import remove_user, save_user
+from web.dashboard.overview import speed
 
 PASSWORD = "a long enough password"
 
@@ -179,6 +180,10 @@ def test_the_overview_sorts_by_each_column_with_missing_figures_last(tenants: Te
     if sort != "password_hash":  # the heading sorted by links to the other direction
         flipped = sort[1:] if sort.startswith("-") else f"-{sort}"
         assert f'sort={flipped}&amp;days=all" data-sort="{sort.lstrip("-")}"' in page
+
+
+def test_speeds_read_in_seconds_under_a_minute() -> None:
+    assert [speed(v) for v in (None, 0.0, 0.5, 1.0, 12.345)] == ["–", "0 s", "30 s", "1.0 min", "12.3 min"]
 
 
 def test_the_switcher_chooses_a_business_and_keeps_to_it(tenants: Tenants) -> None:

@@ -26,6 +26,14 @@ PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
 DEFAULT_PERIOD = "30"
 
 
+@bp.app_template_filter("speed")
+def speed(minutes: float | None) -> str:
+    """A speed-to-lead in minutes as a person reads it: ``45 s`` under a minute, else ``2.5 min``; ``–`` for none."""
+    if minutes is None:
+        return "–"
+    return f"{minutes * 60:.0f} s" if minutes < 1 else f"{minutes:.1f} min"
+
+
 def ordered(rows: list[BusinessFigures], sort: str) -> list[BusinessFigures]:
     """``rows`` (in name order) sorted by ``sort`` (a column, ``-`` first for descending); rows without that
     figure last; ties in their given order."""

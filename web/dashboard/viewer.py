@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from runtime import Runtime
 from store.overview import Choice, choices
+from store.tenancy import DEFAULT_BUSINESS_ID
 from web.accounts import Account, signed_in
 from web.dashboard.blueprint import bp
 from web.signin import close_session, session_holder
@@ -57,6 +58,8 @@ def who(rt: Runtime) -> Viewer | None:
     holder = session_holder(rt.redis, session.get("sid"))
     if holder is None:
         return None
+    if rt.directory.single:  # its playbook's business name is on the row before the switcher reads it
+        rt.directory.get(DEFAULT_BUSINESS_ID)
     with rt.sessions() as db:
         account = signed_in(db, user_id=holder.user_id, stamp=holder.stamp)
         offered = choices(db) if account is not None and account.agency else []
