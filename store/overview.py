@@ -3,7 +3,7 @@
 Two queries whatever the number of businesses (three on SQLite): the businesses, then every figure ``GROUP BY
 business_id``. Percentiles are nearest-rank, as :func:`store.stats.percentiles`: Postgres's ``percentile_disc``
 (the first value at or past the fraction), SQLite's ``CUME_DIST()`` partitioned by business. ``bench/overview.py``
-measures it: 1,000 businesses and 100,000 leads in ~45 ms on Postgres (the covering index of migration 0009).
+measures it: 1,000 businesses and 100,000 leads in ~50 ms on Postgres (the covering index of migration 0009).
 """
 
 from __future__ import annotations

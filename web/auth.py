@@ -56,7 +56,7 @@ def business_bearer(scope: str) -> Callable[[Callable[..., Any]], Callable[..., 
     """Decorate a view: 401 unless the bearer token is one of ``scope`` (``leads``, ``stats``); the view then runs
     for its holder, ``g.business_id``: a business id, or None for the agency (every business).
 
-    A token is one ``leadline tokens add`` issued (kept hashed, :mod:`store.tokens`), or the environment's
+    A token is one ``leadline businesses token`` issued (kept hashed, :mod:`store.tokens`), or the environment's
     (:data:`ENV_TOKENS`, compared in constant time).
     """
 

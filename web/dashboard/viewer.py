@@ -42,11 +42,6 @@ class Viewer:
     business_id: int | None
     businesses: list[Choice] = field(default_factory=list)
 
-    @property
-    def business(self) -> Choice | None:
-        """The business looked at, as the switcher names it (agency admins only)."""
-        return next((b for b in self.businesses if b.id == self.business_id), None)
-
 
 def who(rt: Runtime) -> Viewer | None:
     """The request's viewer, from its session cookie; None when it has no live session, or its user is gone or

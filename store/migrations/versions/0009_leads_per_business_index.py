@@ -6,7 +6,7 @@ Revises: 0008
 Create Date: 2026-12-05 10:00:00
 
 The agency overview (``store.overview.per_business``) groups every lead by business: with this index Postgres
-reads it in business order without touching the table (an index-only scan), ~45 ms for 100,000 leads of 1,000
+reads it in business order without touching the table (an index-only scan), ~50 ms for 100,000 leads of 1,000
 businesses instead of ~80 (``bench/overview.py``). A business's ``/stats`` window uses its first two columns.
 """
 
