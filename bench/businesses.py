@@ -5,8 +5,9 @@
   the messages spread over every business's number; the ratio one ÷ many (≥ 0.9 is the goal).
 * Worker RSS: one worker process (the Procfile's ``worker``) after a first turn for every business (each with a
   playbook of its own) beside the same worker after turns for one business; MB, and KB per business.
-* ``GET /stats`` for one business (its own token) and for the agency (every business), p50/p99 over
-  ``--requests`` calls (< 200 ms p99 is the goal).
+* ``GET /stats`` for one business (its own token) and for the agency (every business), and the dashboard's
+  all-businesses overview page signed in as an agency admin, p50/p99 over ``--requests`` calls (< 200 ms p99 is
+  the goal).
 
 Postgres when ``DATABASE_URL`` names one (its public schema is wiped), else SQLite. Prints a table or ``--json``.
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import re
 import secrets
 import statistics
 import sys
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bench.common import percentile, wait_healthy  # noqa: E402
-from bench.load import ACCOUNT_SID, Services, open_loop  # noqa: E402
+from bench.load import ACCOUNT_SID, Services, children_rss_mb, open_loop  # noqa: E402
 from bot.sandbox import new_sid  # noqa: E402
 from graph.playbook import _Yaml12Loader  # noqa: E402
 
@@ -116,16 +118,34 @@ def answered(sandbox_url: str, prospects: set[str], timeout_s: float) -> int:
     return len(got)
 
 
-def timed_gets(url: str, token: str, requests_n: int) -> tuple[float, float]:
-    """p50 and p99 of ``requests_n`` GETs of ``url`` with a bearer token, ms (one warm-up first)."""
+def signed_in(base: str, username: str, password: str) -> requests.Session:
+    """A browser session signed in to the dashboard (the login form's CSRF token first, as a browser does)."""
     session = requests.Session()
-    headers = {"Authorization": f"Bearer {token}"}
-    session.get(url, headers=headers, timeout=30).raise_for_status()
+    page = session.get(f"{base}/dashboard/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if token is None:
+        raise SystemExit("the dashboard's login page has no form: is SECRET_KEY set?")
+    answer = session.post(f"{base}/dashboard/login", allow_redirects=False, timeout=30,
+                          data={"username": username, "password": password, "csrf_token": token.group(1)})
+    if answer.status_code != 302:
+        raise SystemExit(f"could not sign in: {answer.status_code}")
+    return session
+
+
+def timed_gets(url: str, token: str | None, requests_n: int, session: requests.Session | None = None
+               ) -> tuple[float, float]:
+    """p50 and p99 of ``requests_n`` GETs of ``url`` with a bearer token (or ``session``'s cookie), ms (one warm-up
+    first)."""
+    session = session or requests.Session()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     times = []
-    for _ in range(requests_n):
+    for n in range(requests_n + 1):
         t0 = time.perf_counter()
-        session.get(url, headers=headers, timeout=30).raise_for_status()
-        times.append((time.perf_counter() - t0) * 1000)
+        answer = session.get(url, headers=headers, timeout=30, allow_redirects=False)
+        if answer.status_code != 200:
+            raise SystemExit(f"GET {url}: {answer.status_code}")
+        if n:  # the first is the warm-up
+            times.append((time.perf_counter() - t0) * 1000)
     return round(statistics.median(times), 1), round(percentile(times, 99), 1)
 
 
@@ -135,7 +155,8 @@ def run(args: argparse.Namespace, *, many: bool) -> dict[str, float | int | None
     args.sandbox_latency_ms = 0.0
     svc = Services(work, args)
     stats_token = secrets.token_hex(16)
-    svc.env |= {"STATS_TOKEN": stats_token, "TWILIO_SMS_FROM": number_of(0), "WEB_CONCURRENCY": "2"}
+    svc.env |= {"STATS_TOKEN": stats_token, "TWILIO_SMS_FROM": number_of(0), "WEB_CONCURRENCY": "2",
+                "SECRET_KEY": secrets.token_urlsafe(32)}
     count = args.businesses if many else 1
     if many:
         write_businesses(work / "businesses", count)
@@ -178,7 +199,13 @@ def run(args: argparse.Namespace, *, many: bool) -> dict[str, float | int | None
         if many:
             figures["stats_agency_p50_ms"], figures["stats_agency_p99_ms"] = timed_gets(
                 f"{svc.public}/stats", stats_token, args.requests)
-        figures["web_rss_mb"] = round(rss_mb(web.pid), 1)
+            from web.accounts import save_user
+
+            save_user(sessions, username="agency@bench.example", business_id=None, password="bench password 1")
+            admin = signed_in(svc.public, "agency@bench.example", "bench password 1")
+            figures["overview_page_p50_ms"], figures["overview_page_p99_ms"] = timed_gets(
+                f"{svc.public}/dashboard/businesses", None, args.requests, session=admin)
+        figures["web_worker_rss_mb"] = round(max(children_rss_mb(web.pid)), 1)
     finally:
         svc.close()
     return figures

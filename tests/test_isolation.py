@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import time
 from typing import Any
 
@@ -163,3 +164,29 @@ def test_metrics_labels_carry_no_business_data(two):
     assert "leadline_leads" in body
     for secret in ("north", "south", SHARED_PHONE, "pat@example.com"):
         assert secret not in body
+
+
+def test_each_business_dashboard_and_stats_see_and_count_only_its_own_leads(two, redis_conn):
+    from tests.test_dashboard_security import clear_throttle, csrf_token, logged_in
+    from web.accounts import save_user
+
+    north, south = capture(two, "north", "dash-1", phone=SHARED_PHONE), capture(two, "south", "dash-1",
+                                                                                phone=SHARED_PHONE)
+    save_user(two.sessions, username="nora@north.example", business_id=two.ids["north"], password="north's own password")
+    clear_throttle(redis_conn)
+    nora = logged_in(two.url, "nora@north.example", "north's own password")
+    queue = nora.get(f"{two.url}/dashboard", params={"status": "all"}, timeout=10).text
+    shown = {int(n) for n in re.findall(r'data-lead-id="(\d+)"', queue)}
+    with two.sessions() as s:
+        north_ids = set(s.scalars(select(Lead.id).where(Lead.business_id == two.ids["north"])))
+        counts = dict(s.execute(select(Lead.business_id, func.count()).group_by(Lead.business_id)).all())
+    assert north in shown and south not in shown and shown <= north_ids
+    assert nora.get(f"{two.url}/dashboard/leads/{south}", timeout=10).status_code == 404
+    before = lead(two, south).status
+    token = csrf_token(nora, f"{two.url}/dashboard/leads/{north}")
+    acted = nora.post(f"{two.url}/dashboard/leads/{south}/won", data={"csrf_token": token}, timeout=10)
+    assert acted.status_code == 404 and lead(two, south).status == before, "North's user cannot change South's lead"
+    for slug in ("north", "south"):
+        figures = requests.get(f"{two.url}/stats", timeout=10,
+                               headers={"Authorization": f"Bearer {two.tokens[slug]['stats']}"}).json()
+        assert figures["leads"]["total"] == counts[two.ids[slug]], f"{slug}'s /stats counts only its own leads"
