@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from runtime.businesses import calendly_signing_key
 from runtime.declarations import sync_directory
 from store.db import make_engine, make_sessionmaker
-from store.models import Lead, Suppression
+from store.models import Activity, Lead, Suppression
 from store.report import write_csv
 from store.tenancy import Business
 from store.tokens import issue
@@ -186,6 +186,12 @@ def test_each_business_dashboard_and_stats_see_and_count_only_its_own_leads(two,
     token = csrf_token(nora, f"{two.url}/dashboard/leads/{north}")
     acted = nora.post(f"{two.url}/dashboard/leads/{south}/won", data={"csrf_token": token}, timeout=10)
     assert acted.status_code == 404 and lead(two, south).status == before, "North's user cannot change South's lead"
+    noted = nora.post(f"{two.url}/dashboard/leads/{north}/note", data={"csrf_token": token, "text": "call after 5"},
+                      timeout=10, allow_redirects=False)
+    assert noted.status_code == 302
+    with two.sessions() as s:
+        note = s.scalar(select(Activity.data).where(Activity.lead_id == north, Activity.kind == "note"))
+    assert note["by"] == "nora@north.example", "the timeline names the signed-in user who acted"
     for slug in ("north", "south"):
         figures = requests.get(f"{two.url}/stats", timeout=10,
                                headers={"Authorization": f"Bearer {two.tokens[slug]['stats']}"}).json()

@@ -5,15 +5,15 @@ Each acts only on a lead of the request's business (:func:`web.dashboard.bluepri
 business's lead is a 404, as one that does not exist, and nothing is changed. Each runs one action of
 :mod:`bot.reps.actions` on the lead in one transaction; after the commit, what the action left in the outbox
 and the touches it owes go to the runtime's jobs port; then the browser goes back to the lead page, with a
-flash saying what was done or why not. The acting rep is the form's ``rep`` when the business's playbook names
-that rep, else the owner.
+flash saying what was done or why not. The actor on the lead's timeline is the form's ``rep`` when the business's
+playbook names that rep, else the signed-in user.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -47,9 +47,9 @@ def _act(lead_id: int, action: Action, done: str) -> Response:
 
 
 def _actor() -> Actor:
-    """Who acts: the form's ``rep`` when the playbook names that rep, else the owner."""
+    """Who acts: the form's ``rep`` when the playbook names that rep, else the signed-in user (their username)."""
     rep = request.form.get("rep", "").strip()
-    return Actor(rep if rep and runtime().playbook.rep_named(rep) else "owner")
+    return Actor(rep if rep and runtime().playbook.rep_named(rep) else g.viewer.account.username)
 
 
 @bp.post("/leads/<row_id:lead_id>/booked")
