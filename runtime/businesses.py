@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
@@ -90,6 +91,8 @@ class Directory:
         self._lock = threading.Lock()
         self._playbooks: LRUCache[int, Playbook] = LRUCache(maxsize=settings.playbook_cache_size)
         self._rows: TTLCache[int, BusinessContext] = TTLCache(maxsize=4096, ttl=settings.business_cache_ttl_s)
+        self._senders: tuple[dict[str, int] | None, float] = (None, 0.0)
+        self._reloading = False
         self._routes: TTLCache[tuple[str, str | None], int | None] = TTLCache(
             maxsize=16384, ttl=settings.business_cache_ttl_s)
 
@@ -98,15 +101,31 @@ class Directory:
         to; None when no business owns either (the message is refused)."""
         if self.single:
             return DEFAULT_BUSINESS_ID
-        key = (to_address, messaging_service_sid)
-        with self._lock:
-            if key in self._routes:
-                return self._routes[key]
-        with self.reads() as session:
-            found = store.route(session, to_address=to_address, messaging_service_sid=messaging_service_sid)
-        with self._lock:
-            self._routes[key] = found
+        table = self._route_table()
+        found = table.get(to_address)
+        if found is None and messaging_service_sid:
+            found = table.get(messaging_service_sid)
         return found
+
+    def _route_table(self) -> dict[str, int]:
+        """Every active business's senders (address → business id), read in one query at most every
+        ``BUSINESS_CACHE_TTL_S``: a lookup is then a dict hit whatever the number of businesses, and a number a
+        sync added routes within that time. While one thread reloads it, the others keep using the last one."""
+        now = time.monotonic()
+        with self._lock:
+            table, loaded_at = self._senders
+            if table is not None and (now - loaded_at < self.settings.business_cache_ttl_s or self._reloading):
+                return table
+            self._reloading = True
+        try:
+            with self.reads() as session:
+                fresh = store.route_table(session)
+            with self._lock:
+                self._senders = (fresh, now)
+        finally:
+            with self._lock:
+                self._reloading = False
+        return fresh
 
     def by_slug(self, slug: str | None) -> int | None:
         """The id of the active business with handle ``slug``, or None."""
@@ -130,12 +149,12 @@ class Directory:
 
     def warm(self) -> None:
         """Record a one-business deployment's playbook version now (a process calls it at start, outside any
-        transaction) rather than at its first lead; a database not migrated yet is left for that first lead."""
-        if self.single:
-            try:
-                self.get(DEFAULT_BUSINESS_ID)
-            except Exception:  # not migrated yet, or away: the first lead records it
-                log.warning("could not record the playbook's version at start; the first lead will", exc_info=True)
+        transaction) rather than at its first lead, or load the routes of many; a database not migrated yet is
+        left for the first message."""
+        try:
+            self.get(DEFAULT_BUSINESS_ID) if self.single else self._route_table()
+        except Exception:  # not migrated yet, or away: the first message does it
+            log.warning("could not read the businesses at start; the first message will", exc_info=True)
 
     def get(self, business_id: int, *, version_id: int | None = None) -> BusinessContext:
         """Business ``business_id`` speaking with playbook version ``version_id`` (None: its current one).

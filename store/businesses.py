@@ -134,17 +134,11 @@ def release_senders(session: Session, *, slugs: Collection[str]) -> None:
     session.execute(delete(Sender).where(Sender.business_id.in_(ids)))
 
 
-def route(session: Session, *, to_address: str, messaging_service_sid: str | None = None) -> int | None:
-    """The active business that owns the number an inbound message was sent to (``To``), else the Messaging
-    Service it came through; None when no business does."""
-    addresses = [to_address, *([messaging_service_sid] if messaging_service_sid else [])]
-    rows = {address: business_id for address, business_id in session.execute(
+def route_table(session: Session) -> dict[str, int]:
+    """Every sender of every active business: address (``+1…``, ``whatsapp:+1…``, ``MG…``) → business id."""
+    return {address: business_id for address, business_id in session.execute(
         select(Sender.address, Sender.business_id).join(Business, Business.id == Sender.business_id)
-        .where(Sender.address.in_(addresses), Business.active))}
-    for address in addresses:
-        if address in rows:
-            return rows[address]
-    return None
+        .where(Business.active))}
 
 
 def business(session: Session, *, business_id: int) -> Business | None:
