@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 
 from bot.sandbox import new_sid
 from graph.playbook import PlaybookError, _Yaml12Loader
@@ -18,6 +19,8 @@ from store.db import make_engine, make_sessionmaker
 from store.models import Lead, Message
 from store.tenancy import Business, PlaybookVersion
 from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
     ROOT,
     SMS_FROM,
     WHATSAPP_FROM,
@@ -32,6 +35,8 @@ ALPINE_SMS = "+15005550123"
 AGENCY_REP = "+13035550188"
 """The rep both test businesses have (not the session's REP_PHONE: the sandbox's records are one per process)."""
 NOBODY_SMS = "+15005550999"
+CEDAR_SERVICE = "MG" + "c3" * 16
+"""Cedar owns no number of its own here, only a Messaging Service."""
 
 
 def business_file(directory: Path, slug: str, *, name: str, sms: list[str], whatsapp: list[str] | None = None,
@@ -58,6 +63,10 @@ def agency(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Any:
     directory.mkdir()
     business_file(directory, "summit", name="Summit Roofing", sms=[SMS_FROM], whatsapp=[WHATSAPP_FROM])
     business_file(directory, "alpine", name="Alpine Roofing", sms=[ALPINE_SMS])
+    cedar = business_file(directory, "cedar", name="Cedar Roofing", sms=[])
+    data = yaml.load(cedar.read_text(), Loader=_Yaml12Loader)
+    data["business"]["senders"]["messaging_service_sid"] = CEDAR_SERVICE
+    cedar.write_text(yaml.safe_dump(data, sort_keys=False))
     url = fresh_database(tmp, "_agency")
     engine = make_engine(url)
     sync_directory(make_sessionmaker(engine), directory)
@@ -116,6 +125,21 @@ def test_a_message_to_a_number_no_business_owns_is_answered_empty_and_kept_nowhe
     assert logged and sid in logged[0]
 
 
+def test_a_message_through_a_business_messaging_service_is_that_business_lead(agency):
+    """Twilio posts a Messaging Service's inbound messages with its ``MessagingServiceSid``: that finds the business
+    when the ``To`` number is not one a business declared."""
+    url = f"{agency.url}/twilio/messages"
+    sid = new_sid()
+    form = {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": "+17205553777", "To": NOBODY_SMS,
+            "MessagingServiceSid": CEDAR_SERVICE, "Body": "hi", "NumMedia": "0"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    assert requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10).status_code == 200
+    with agency.sessions() as s:
+        stored = s.scalar(select(Business.slug).join(Message, Message.business_id == Business.id)
+                          .where(Message.twilio_sid == sid))
+    assert stored == "cedar"
+
+
 def test_stop_to_one_business_does_not_silence_another(agency):
     summit = prospect_of(agency, SMS_FROM)
     alpine = prospect_of(agency, ALPINE_SMS, number=summit.number)
@@ -142,7 +166,7 @@ def test_a_conversation_keeps_the_playbook_version_it_started_on_after_a_sync(ag
     business_file(agency.directory, "alpine", name="Alpine Roofing", sms=[ALPINE_SMS],
                   urgency_ask="When should we come? 1 = today, 2 = this month, 3 = later.")
     report = sync_directory(agency.sessions, agency.directory)
-    assert report.new_version == ["alpine"] and report.unchanged == ["summit"]
+    assert report.new_version == ["alpine"] and report.unchanged == ["cedar", "summit"]
     early.say("2")
     assert early.wait_for_replies(3)[-1].startswith("How soon do you need it?"), "the old version carries on"
     late = prospect_of(agency, ALPINE_SMS)
@@ -198,7 +222,7 @@ def test_the_cli_syncs_and_checks_a_businesses_directory(agency, tmp_path):
     env = {"BUSINESSES_DIR": str(agency.directory), "DATABASE_URL": agency.settings.database_url,
            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "x"}
     checked = CliRunner().invoke(cli, ["check"], env=env)
-    assert checked.exit_code == 0 and "ok (2 businesses)" in checked.output
+    assert checked.exit_code == 0 and "ok (3 businesses)" in checked.output
     synced = CliRunner().invoke(cli, ["businesses", "sync"], env=env)
     assert synced.exit_code == 0, synced.output
     assert "unchanged: " in synced.output

@@ -25,6 +25,7 @@ from store.report import write_csv
 from store.tenancy import Business
 from store.tokens import issue
 from tests.conftest import (
+    API_TOKEN,
     CALENDLY_KEY,
     ROOT,
     SMS_FROM,
@@ -123,6 +124,18 @@ def test_erasure_by_a_business_token_leaves_the_other_business_untouched(two):
                            headers={"Authorization": f"Bearer {two.tokens['north']['leads']}"})
     assert answer.status_code == 200 and answer.json()["erased"]["leads"] == 1
     assert lead(two, north) is None and lead(two, south) is not None
+
+
+def test_the_agency_token_erases_a_number_from_every_business(two):
+    phone = "+17205554410"
+    north, south = capture(two, "north", "erase-all", phone=phone), capture(two, "south", "erase-all", phone=phone)
+    answer = requests.post(f"{two.url}/privacy/erase", json={"phone": phone}, timeout=10,
+                           headers={"Authorization": f"Bearer {API_TOKEN}"})  # API_TOKEN: the agency's here
+    assert answer.status_code == 200 and answer.json()["erased"]["leads"] == 2
+    assert lead(two, north) is None and lead(two, south) is None
+    refused = requests.post(f"{two.url}/leads", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10,
+                            json={"event_id": "x", "source": "web_form", "channel": "sms", "phone": phone})
+    assert refused.status_code == 403, "a lead belongs to one business: the agency's token cannot capture one"
 
 
 def test_a_stop_to_one_business_is_that_business_opt_out_only(two):
