@@ -52,7 +52,7 @@ def test_a_database_url_and_ordinary_text_are_left_alone():
 
 def failing_inserts(database_url: str) -> dict[str, dict[str, object]]:
     """Rows that break a constraint, each carrying ``SECRET`` as a bound value."""
-    row = {"direction": "outbound", "kind": "reply", "to_address": "+13035550100", "body": SECRET}
+    row = {"business_id": 1, "direction": "outbound", "kind": "reply", "to_address": "+13035550100", "body": SECRET}
     cases: dict[str, dict[str, object]] = {
         "foreign_key": {**row, "lead_id": MAX_ID},  # IntegrityError: no such lead
         "not_null": {**row, "direction": None},  # IntegrityError; Postgres quotes the failing row
