@@ -14,7 +14,7 @@ import hmac
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cachetools import LRUCache, TTLCache
 from sqlalchemy.orm import Session, sessionmaker
@@ -93,8 +93,7 @@ class Directory:
         self._rows: TTLCache[int, BusinessContext] = TTLCache(maxsize=4096, ttl=settings.business_cache_ttl_s)
         self._senders: tuple[dict[str, int] | None, float] = (None, 0.0)
         self._reloading = False
-        self._routes: TTLCache[tuple[str, str | None], int | None] = TTLCache(
-            maxsize=16384, ttl=settings.business_cache_ttl_s)
+        self._slugs: TTLCache[str, int | None] = TTLCache(maxsize=16384, ttl=settings.business_cache_ttl_s)
 
     def route(self, *, to_address: str, messaging_service_sid: str | None) -> int | None:
         """The business an inbound message sent to ``to_address`` (or through ``messaging_service_sid``) belongs
@@ -131,15 +130,14 @@ class Directory:
         """The id of the active business with handle ``slug``, or None."""
         if not slug:
             return None
-        key = ("slug:" + slug, None)
         with self._lock:
-            if key in self._routes:
-                return self._routes[key]
+            if slug in self._slugs:
+                return self._slugs[slug]
         with self.reads() as session:
             row = store.by_slug(session, slug=slug)
             found = row.id if row is not None and row.active else None
         with self._lock:
-            self._routes[key] = found
+            self._slugs[slug] = found
         return found
 
     def close(self) -> None:
@@ -170,7 +168,7 @@ class Directory:
                 self._rows[business_id] = current
         if version_id is None or version_id == current.version_id:
             return current
-        return BusinessContext(**{**current.__dict__, "playbook": self.playbook(version_id), "version_id": version_id})
+        return replace(current, playbook=self.playbook(version_id), version_id=version_id)
 
     def playbook(self, version_id: int) -> Playbook:
         """Playbook version ``version_id``, parsed once per process (LRU of ``PLAYBOOK_CACHE_SIZE``).
