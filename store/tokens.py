@@ -6,10 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.db import affected_rows
 from store.tenancy import ApiToken
 
 SCOPES = ("leads", "stats")
@@ -49,7 +48,3 @@ def holder(session: Session, *, token: str, scope: str) -> Holder | None:
                                                              ApiToken.scope == scope)).first()
     return None if row is None else Holder(business_id=row[0])
 
-
-def revoke(session: Session, *, token: str) -> bool:
-    """Revoke ``token``; True when it existed."""
-    return bool(affected_rows(session, delete(ApiToken).where(ApiToken.token_hash == token_sha256(token))))
